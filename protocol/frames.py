@@ -1,0 +1,78 @@
+"""Encoders for the frames the server sends.
+
+Key order follows PlaceOS (`id, type, msg, value, error_code, meta, mod, level, code`) and null keys
+are left out, except `value` on a notify or an exec success, which is always present. `value` is
+embedded as raw JSON bytes, never as a string holding JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from protocol.codes import ErrorCode
+
+PONG = "pong"
+NULL = b"null"
+
+
+def encode_meta(sys: str, mod: str, index: int, name: str) -> bytes:
+    """The `meta` object echoing a request's addressing."""
+    return orjson.dumps({"sys": sys, "mod": mod, "index": index, "name": name})
+
+
+def encode_value(value: Any) -> bytes:
+    """JSON-encode a status or return value (raises TypeError if it is not serialisable)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
+def encode_success(
+    request_id: int, meta: bytes | None = None, value: bytes | None = None, code: int | None = None
+) -> bytes:
+    """A `success` frame: bind/unbind/debug/ignore (no value) or exec (value and code)."""
+    parts = [b'{"id":', str(request_id).encode(), b',"type":"success"']
+    if value is not None:
+        parts += [b',"value":', value]
+    if meta is not None:
+        parts += [b',"meta":', meta]
+    if code is not None:
+        parts += [b',"code":', str(code).encode()]
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def notify_parts(bind_id: int, meta: bytes) -> tuple[bytes, bytes]:
+    """The fixed prefix and suffix of every notify for one binding; the value goes between."""
+    return (
+        b'{"id":' + str(bind_id).encode() + b',"type":"notify","value":',
+        b',"meta":' + meta + b"}",
+    )
+
+
+def encode_notify(bind_id: int, value: bytes, meta: bytes) -> bytes:
+    """A `notify` frame carrying a status value (raw JSON; `null` when the status was deleted)."""
+    prefix, suffix = notify_parts(bind_id, meta)
+    return prefix + value + suffix
+
+
+def encode_error(
+    request_id: int, error_code: ErrorCode, msg: str, code: int | None = None
+) -> bytes:
+    """An `error` frame."""
+    frame: dict[str, Any] = {
+        "id": request_id,
+        "type": "error",
+        "msg": msg,
+        "error_code": int(error_code),
+    }
+    if code is not None:
+        frame["code"] = code
+    return orjson.dumps(frame)
+
+
+def encode_debug(request_id: int, module_id: str, level: str, msg: str, meta: bytes) -> bytes:
+    """A `debug` frame carrying one log line of a module."""
+    head = orjson.dumps({"id": request_id, "type": "debug", "msg": msg})
+    tail = orjson.dumps({"mod": module_id, "level": level})
+    return head[:-1] + b',"meta":' + meta + b"," + tail[1:]

@@ -1,0 +1,140 @@
+"""Strict parsing of control requests.
+
+Every input, whatever its bytes, yields exactly one result: a `Request`, or a `ParseFailure`
+carrying the error code, the reply id and a readable reason. Nothing raises out of `parse_request`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeGuard
+
+import orjson
+
+from protocol.codes import ErrorCode
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+#: Largest frame the parser accepts; a larger one gets a `bad_request` reply.
+MAX_FRAME_BYTES = 1024 * 1024
+
+
+class Command(StrEnum):
+    """The commands a control request may carry."""
+
+    BIND = "bind"
+    UNBIND = "unbind"
+    EXEC = "exec"
+    DEBUG = "debug"
+    IGNORE = "ignore"
+
+
+_COMMANDS = {c.value: c for c in Command}
+_KEYS = frozenset({"id", "cmd", "sys", "mod", "index", "name", "args"})
+_REQUIRED = ("id", "cmd", "sys", "mod", "name")
+
+Args = list[Any] | dict[str, Any]
+
+
+@dataclass(slots=True, frozen=True)
+class Request:
+    """A valid control request. `args` is a list (positional) or a dict (named)."""
+
+    id: int
+    cmd: Command
+    sys: str
+    mod: str
+    index: int
+    name: str
+    args: Args
+
+
+@dataclass(slots=True, frozen=True)
+class ParseFailure:
+    """A frame that is not a valid request, with what to reply."""
+
+    id: int
+    code: ErrorCode
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """The reply's `msg`: PlaceOS's `bad request: <reason>` form."""
+        if self.code is ErrorCode.UNKNOWN_COMMAND:
+            return self.reason
+        prefix = "parse error" if self.code is ErrorCode.PARSE_ERROR else "bad request"
+        return f"{prefix}: {self.reason}"
+
+
+def _is_int(value: object, low: int, high: int) -> TypeGuard[int]:
+    return type(value) is int and low <= value <= high
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
+
+
+def parse_request(frame: bytes | str) -> Request | ParseFailure:
+    """Parse one text frame into a `Request` or a classified `ParseFailure`."""
+    size = len(frame)
+    if size > MAX_FRAME_BYTES:
+        return ParseFailure(
+            0,
+            ErrorCode.BAD_REQUEST,
+            f"frame of {size} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
+        )
+    try:
+        data = orjson.loads(frame)
+    except (orjson.JSONDecodeError, UnicodeError, TypeError):
+        return ParseFailure(0, ErrorCode.PARSE_ERROR, "frame is not valid JSON")
+    return validate_request(data)
+
+
+def validate_request(data: Any) -> Request | ParseFailure:
+    """Validate an already-decoded JSON value as a control request."""
+    if type(data) is not dict:
+        return ParseFailure(
+            0, ErrorCode.BAD_REQUEST, f"expected a JSON object, got {_type_name(data)}"
+        )
+    raw_id = data.get("id")
+    reply_id = raw_id if _is_int(raw_id, INT64_MIN, INT64_MAX) else 0
+
+    def fail(reason: str, code: ErrorCode = ErrorCode.BAD_REQUEST) -> ParseFailure:
+        return ParseFailure(reply_id, code, reason)
+
+    unknown = sorted(k for k in data if k not in _KEYS)
+    if unknown:
+        return fail(f"unknown key {unknown[0]!r}")
+    for key in _REQUIRED:
+        if key not in data:
+            return fail(f"missing key {key!r}")
+    if not _is_int(raw_id, INT64_MIN, INT64_MAX):
+        return fail(f"'id' must be a 64-bit integer, got {_type_name(raw_id)}")
+    for key in ("cmd", "sys", "mod", "name"):
+        if type(data[key]) is not str:
+            return fail(f"{key!r} must be a string, got {_type_name(data[key])}")
+    cmd = _COMMANDS.get(data["cmd"].lower())
+    if cmd is None:
+        return fail(f"unknown command {data['cmd']!r}", ErrorCode.UNKNOWN_COMMAND)
+    index = data.get("index", 1)
+    if index is None:
+        index = 1
+    if not _is_int(index, INT32_MIN, INT32_MAX):
+        return fail(f"'index' must be a 32-bit integer, got {_type_name(index)}")
+    args = data.get("args")
+    if args is None:
+        args = []
+    elif type(args) is not list and type(args) is not dict:
+        return fail(f"'args' must be an array or an object, got {_type_name(args)}")
+    return Request(raw_id, cmd, data["sys"], data["mod"], index, data["name"], args)

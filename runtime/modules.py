@@ -1,0 +1,341 @@
+"""Modules (driver instances) and systems: start, stop, settings updates, lookup and exec.
+
+One module's failure never touches another: a module whose `on_load` raises or times out is
+marked failed (its `load_error` status says why) while the rest keep running, and every exec
+runs under its own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import ErrorCode
+from runtime import jsonenc
+from runtime.config import ModuleConfig, RuntimeConfig, SystemConfig, load_driver_class
+from runtime.driver import Driver, ModuleContext
+from runtime.errors import Abort, ExecFailure
+from runtime.interface import ArgumentError, DriverInterface, interface_of
+from runtime.logs import get_logger
+from runtime.scheduler import Scheduler
+from runtime.security import Clearance
+from runtime.status import StatusStore
+
+log = get_logger(component="modules")
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` merged into a copy of `base`, recursing into nested dicts."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
+    """Call a sync or async hook."""
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def exception_message(exc: BaseException) -> str:
+    """PlaceOS's `<message> (<ClassName>)`, with the bare class name."""
+    return f"{exc} ({type(exc).__name__})"
+
+
+@dataclass(slots=True)
+class ExecResult:
+    """A command's JSON-encoded return value and response code."""
+
+    value: bytes
+    code: int = 200
+
+
+@dataclass(eq=False)
+class Module:
+    """A running driver instance and what it was configured with."""
+
+    id: str
+    config: ModuleConfig
+    driver_class: type[Driver]
+    settings: dict[str, Any]
+    instance: Driver | None = None
+    state: str = "stopped"  # starting | running | failed | stopped
+    error: str | None = None
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def name(self) -> str:
+        """The name systems address this module by."""
+        return self.config.name or self.driver_class.generic_name or self.driver_class.__name__
+
+    @property
+    def interface(self) -> DriverInterface:
+        """The command table of the instance's current class (rebuilt after a code swap)."""
+        cls = type(self.instance) if self.instance is not None else self.driver_class
+        return interface_of(cls, Driver)
+
+    def describe(self) -> dict[str, Any]:
+        """The module as the systems REST routes list it."""
+        info: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "driver": self.config.driver,
+            "running": self.state == "running",
+            "state": self.state,
+        }
+        if self.error:
+            info["error"] = self.error
+        return info
+
+
+@dataclass(eq=False)
+class System:
+    """A control system: an ordered list of modules addressed by name + index."""
+
+    id: str
+    config: SystemConfig
+    lookup: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def rebuild_lookup(self, modules: dict[str, Module]) -> None:
+        """Index each module among same-named modules, 1-based, in configured order."""
+        counts: dict[str, int] = {}
+        self.lookup = {}
+        for module_id in self.config.modules:
+            module = modules.get(module_id)
+            if module is None:
+                continue
+            counts[module.name] = counts.get(module.name, 0) + 1
+            self.lookup[(module.name, counts[module.name])] = module_id
+
+
+class ModuleHost:
+    """Every module and system of one runtime."""
+
+    def __init__(self, store: StatusStore) -> None:
+        self.store = store
+        self.modules: dict[str, Module] = {}
+        self.systems: dict[str, System] = {}
+        self.lookup_listeners: list[Callable[[], None]] = []
+
+    # -- configuration -----------------------------------------------------------------------
+
+    async def apply(self, config: RuntimeConfig) -> None:
+        """Start from nothing: create systems, then start every module concurrently."""
+        self.systems = {sid: System(sid, sc) for sid, sc in config.systems.items()}
+        for module_id, module_config in config.modules.items():
+            self.modules[module_id] = self._new_module(module_id, module_config)
+        self._rebuild_lookups()
+        await asyncio.gather(*(self.start_module(m) for m in self.modules.values()))
+
+    def _new_module(self, module_id: str, config: ModuleConfig) -> Module:
+        driver_class = load_driver_class(config.driver)
+        return Module(module_id, config, driver_class, self.merged_settings(module_id, config))
+
+    def merged_settings(
+        self, module_id: str, config: ModuleConfig, driver_class: type[Driver] | None = None
+    ) -> dict[str, Any]:
+        """Driver defaults < settings of each system holding the module < module settings."""
+        cls = driver_class or load_driver_class(config.driver)
+        merged = copy.deepcopy(cls.default_settings)
+        for system in self.systems.values():
+            if module_id in system.config.modules:
+                merged = deep_merge(merged, system.config.settings)
+        return deep_merge(merged, config.settings)
+
+    def _rebuild_lookups(self) -> None:
+        for system in self.systems.values():
+            system.rebuild_lookup(self.modules)
+        for listener in list(self.lookup_listeners):
+            listener()
+
+    def set_systems(self, systems: dict[str, SystemConfig]) -> None:
+        """Replace the systems (used by config reload); bindings are re-resolved."""
+        self.systems = {sid: System(sid, sc) for sid, sc in systems.items()}
+        self._rebuild_lookups()
+
+    async def add_module(self, module_id: str, config: ModuleConfig) -> Module:
+        """Create and start a module."""
+        module = self._new_module(module_id, config)
+        self.modules[module_id] = module
+        await self.start_module(module)
+        self._rebuild_lookups()
+        return module
+
+    async def remove_module(self, module_id: str) -> None:
+        """Stop a module and forget it; bound clients receive null for its status."""
+        module = self.modules.pop(module_id, None)
+        if module is not None:
+            await self.stop_module(module)
+            self.store.clear(module_id)
+            self._rebuild_lookups()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _instantiate(self, module: Module) -> Driver:
+        logger = get_logger(module_id=module.id)
+        instance = module.driver_class.__new__(module.driver_class)
+        instance._runtime_context = ModuleContext(
+            module.id, self.store, module.settings, logger, Scheduler(logger)
+        )
+        instance.__init__()  # type: ignore[misc]
+        return instance
+
+    async def start_module(self, module: Module) -> None:
+        """Instantiate the driver and run `on_load` under the module's load timeout."""
+        self.store.clear(module.id)
+        module.state, module.error = "starting", None
+        module.started_at = time.time()
+        try:
+            module.instance = self._instantiate(module)
+            async with asyncio.timeout(module.config.load_timeout):
+                await call_hook(module.instance.on_load)
+        except Exception as exc:
+            reason = (
+                f"on_load timed out after {module.config.load_timeout:g} s"
+                if isinstance(exc, TimeoutError)
+                else f"on_load raised: {exception_message(exc)}"
+            )
+            self._mark_failed(module, reason, exc)
+            return
+        module.state = "running"
+        if not module.driver_class.manages_connected:
+            module.instance["connected"] = True
+        log.info("module started", module_id=module.id, driver=module.config.driver)
+
+    def _mark_failed(self, module: Module, reason: str, exc: BaseException | None) -> None:
+        module.state, module.error = "failed", reason
+        if module.instance is not None:
+            module.instance.schedule.clear()
+            module.instance["load_error"] = reason
+            if not module.driver_class.manages_connected:
+                module.instance["connected"] = False
+        get_logger(module_id=module.id).error("module failed", reason=reason, exc_info=exc)
+
+    async def stop_module(self, module: Module) -> None:
+        """Cancel its timers and run `on_unload` (bounded by the load timeout)."""
+        instance = module.instance
+        if instance is None:
+            return
+        instance.schedule.clear()
+        if module.state in ("running", "failed"):
+            try:
+                async with asyncio.timeout(module.config.load_timeout):
+                    await call_hook(instance.on_unload)
+            except Exception as exc:
+                get_logger(module_id=module.id).error("on_unload failed", exc_info=exc)
+        module.state = "stopped"
+
+    async def restart_module(self, module: Module) -> None:
+        """Stop and start a module with its current settings."""
+        await self.stop_module(module)
+        await self.start_module(module)
+
+    async def update_settings(self, module: Module, settings: dict[str, Any]) -> None:
+        """Give a module new merged settings and run its `on_update`."""
+        module.settings = settings
+        if module.instance is None:
+            return
+        module.instance._runtime_context.settings = settings
+        if module.state == "failed":
+            await self.restart_module(module)
+            return
+        await self.run_on_update(module, "settings")
+
+    async def run_on_update(self, module: Module, reason: str) -> None:
+        """Call `on_update`, passing `reason` when the hook takes an argument."""
+        instance = module.instance
+        if instance is None:
+            return
+        hook = instance.on_update
+        try:
+            takes_reason = bool(inspect.signature(hook).parameters)
+            async with asyncio.timeout(module.config.load_timeout):
+                await (call_hook(hook, reason) if takes_reason else call_hook(hook))
+        except Exception as exc:
+            get_logger(module_id=module.id).error("on_update failed", reason=reason, exc_info=exc)
+
+    async def stop_all(self) -> None:
+        """Stop every module."""
+        await asyncio.gather(*(self.stop_module(m) for m in self.modules.values()))
+
+    # -- lookup and exec ---------------------------------------------------------------------
+
+    def resolve(self, sys_id: str, name: str, index: int) -> Module | None:
+        """The module at `name` + `index` in system `sys_id`, if any."""
+        system = self.systems.get(sys_id)
+        if system is None:
+            return None
+        module_id = system.lookup.get((name, index))
+        return None if module_id is None else self.modules.get(module_id)
+
+    def resolve_id(self, sys_id: str, name: str, index: int) -> str | None:
+        """The module id at `name` + `index` in system `sys_id`, if any."""
+        system = self.systems.get(sys_id)
+        return None if system is None else system.lookup.get((name, index))
+
+    async def execute(
+        self,
+        sys_id: str,
+        name: str,
+        index: int,
+        method: str,
+        args: list[Any] | dict[str, Any],
+        clearance: Clearance,
+    ) -> ExecResult:
+        """Run a command; raises ExecFailure classified for the reply."""
+        module = self.resolve(sys_id, name, index)
+        if module is None:
+            raise ExecFailure(
+                ErrorCode.MODULE_NOT_FOUND, f"could not find module {name}_{index} in {sys_id}"
+            )
+        if module.state != "running" or module.instance is None:
+            raise ExecFailure(
+                ErrorCode.UNEXPECTED_FAILURE,
+                f"module {module.id} is not running ({module.error or module.state})",
+            )
+        instance = module.instance
+        command = interface_of(type(instance), Driver).commands.get(method)
+        if command is None:
+            raise ExecFailure(ErrorCode.BAD_REQUEST, f"could not find function {method}")
+        if not clearance.allows(command.level):
+            raise ExecFailure(
+                ErrorCode.ACCESS_DENIED, f"attempted to access privileged function {method}", 401
+            )
+        try:
+            positional, named = command.bind(args)
+        except ArgumentError as exc:
+            raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
+        timeout = module.config.exec_timeout
+        try:
+            async with asyncio.timeout(timeout):
+                result = command.function(instance, *positional, **named)
+                if command.is_async or inspect.isawaitable(result):
+                    result = await result
+            return ExecResult(jsonenc.dumps(result))
+        except TimeoutError as exc:
+            message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
+            raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
+        except Exception as exc:
+            code = exc.code if isinstance(exc, Abort) else 500
+            get_logger(module_id=module.id).debug(
+                f"executing {method} on {type(instance).__name__} ({module.id}) failed",
+                exc_info=exc,
+            )
+            message = f"module raised: {exception_message(exc)}"
+            raise ExecFailure(ErrorCode.REQUEST_FAILED, message, code, _backtrace(exc)) from None
+
+
+def _backtrace(exc: BaseException) -> list[str]:
+    return [line.rstrip() for line in traceback.format_tb(exc.__traceback__)]

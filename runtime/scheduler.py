@@ -1,0 +1,94 @@
+"""Timers a driver registers through the runtime, cancelled when its module stops."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Callback = Callable[[], Any]
+
+
+@dataclass(slots=True, eq=False)
+class Timer:
+    """One registered timer: `every` repeats, `in` runs once."""
+
+    kind: str
+    seconds: float
+    callback: Callback
+    immediate: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def cancel(self) -> None:
+        """Stop the timer."""
+        if self.task is not None:
+            self.task.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self.task is None or self.task.done()
+
+
+class Scheduler:
+    """`every`, `in_` and `clear` for one module."""
+
+    __slots__ = ("_logger", "_timers")
+
+    def __init__(self, logger: Any) -> None:
+        self._logger = logger
+        self._timers: list[Timer] = []
+
+    @property
+    def timers(self) -> list[Timer]:
+        """The timers still registered."""
+        self._timers = [t for t in self._timers if not t.done]
+        return list(self._timers)
+
+    def every(self, seconds: float, callback: Callback, *, immediate: bool = False) -> Timer:
+        """Run `callback` every `seconds` (first run now when `immediate`)."""
+        return self._start(Timer("every", seconds, callback, immediate))
+
+    def in_(self, seconds: float, callback: Callback) -> Timer:
+        """Run `callback` once after `seconds`."""
+        return self._start(Timer("in", seconds, callback))
+
+    def clear(self) -> None:
+        """Cancel every timer."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def restart(self, rebind: Callable[[Callback], Callback]) -> int:
+        """Re-create every live timer with `rebind(callback)`; returns how many were re-created."""
+        live = self.timers
+        self.clear()
+        for timer in live:
+            self._start(Timer(timer.kind, timer.seconds, rebind(timer.callback), timer.immediate))
+        return len(live)
+
+    def _start(self, timer: Timer) -> Timer:
+        timer.task = asyncio.get_running_loop().create_task(self._run(timer))
+        self._timers.append(timer)
+        return timer
+
+    async def _run(self, timer: Timer) -> None:
+        if timer.kind == "in" or not timer.immediate:
+            await asyncio.sleep(timer.seconds)
+        while True:
+            try:
+                result = timer.callback()
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._logger.exception("in scheduled task", callback=_name(timer.callback))
+            if timer.kind == "in":
+                return
+            await asyncio.sleep(timer.seconds)
+
+
+def _name(callback: Callback) -> str:
+    return getattr(callback, "__qualname__", None) or repr(callback)
