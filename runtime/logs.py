@@ -136,4 +136,4 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
 
 def get_logger(**context: Any) -> Any:
     """A logger bound to `context` (drivers get one bound to their `module_id`)."""
-    return structlog.get_logger().bind(**context)
+    return structlog.get_logger(**context)

@@ -207,7 +207,7 @@ class ModuleHost:
                 if isinstance(exc, TimeoutError)
                 else f"on_load raised: {exception_message(exc)}"
             )
-            self._mark_failed(module, reason, exc)
+            self._mark_failed(module, reason, None if isinstance(exc, TimeoutError) else exc)
             return
         module.state = "running"
         if not module.driver_class.manages_connected:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from runtime.server import Runtime
 
 API = "/api/engine/v2/systems"
-PRINCIPAL_KEY = "principal"
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

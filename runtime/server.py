@@ -145,7 +145,7 @@ class Runtime:
         principal: Principal = request[PRINCIPAL_KEY]
         ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None)
         await ws.prepare(request)
-        session = Session(ws, principal, self.host, self.tap)
+        session = Session(ws, principal, self.host, self.tap, request.transport)
         self.sessions.add(session)
         writer = asyncio.get_running_loop().create_task(session.run_writer())
         log.info("connection opened", session=session.id, caller=principal.name)

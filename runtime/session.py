@@ -38,6 +38,8 @@ MAX_PENDING_FRAMES = 4096
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 #: Commands one connection may have running at once; more get error_code 7.
 MAX_CONCURRENT_EXECS = 512
+#: Seconds a cut-off client gets to take the close frame before its transport is aborted.
+CLOSE_TIMEOUT = 1.0
 
 _PONG = b"pong"
 _session_ids = itertools.count(1)
@@ -76,14 +78,21 @@ class Session:
         "id",
         "principal",
         "tap",
+        "transport",
         "ws",
     )
 
     def __init__(
-        self, ws: web.WebSocketResponse, principal: Principal, host: ModuleHost, tap: DebugTap
+        self,
+        ws: web.WebSocketResponse,
+        principal: Principal,
+        host: ModuleHost,
+        tap: DebugTap,
+        transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self.id = next(_session_ids)
         self.ws = ws
+        self.transport = transport
         self.principal = principal
         self.host = host
         self.tap = tap
@@ -120,11 +129,18 @@ class Session:
         self.close()
         self._queue.clear()
         self._pending_bytes = 0
-        task = asyncio.get_running_loop().create_task(
-            self.ws.close(code=1008, message=b"too many pending messages")
-        )
+        task = asyncio.get_running_loop().create_task(self._close_slow())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _close_slow(self) -> None:
+        """Try a 1008 close; a client that does not even take that loses its transport."""
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.ws.close(code=1008, message=b"too many pending messages")
+        except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
 
     async def run_writer(self) -> None:
         """Write queued frames until the session closes."""

@@ -190,10 +190,21 @@ class RuntimeHandle:
                 await client.close()
 
     async def rest(
-        self, method: str, path: str, json: Any = None, api_key: str | None = None, **kw: Any
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        api_key: str | None = None,
+        *,
+        authenticate: bool = True,
+        **kw: Any,
     ) -> tuple[int, Any]:
-        """An HTTP request to the runtime; returns (status, parsed JSON body or None)."""
-        headers = {"X-API-Key": api_key or self.api_key, **kw.pop("headers", {})}
+        """An HTTP request to the runtime; returns (status, parsed JSON body or None).
+
+        Sends `api_key` (default: the admin key) unless `authenticate` is false.
+        """
+        headers = {"X-API-Key": api_key or self.api_key} if authenticate else {}
+        headers.update(kw.pop("headers", {}))
         async with (
             aiohttp.ClientSession() as http,
             http.request(method, self.url + path, json=json, headers=headers, **kw) as response,
