@@ -88,7 +88,7 @@ class Session:
         principal: Principal,
         host: ModuleHost,
         tap: DebugTap,
-        transport: asyncio.BaseTransport | None = None,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.id = next(_session_ids)
         self.ws = ws

@@ -161,7 +161,7 @@ async def test_serve_without_keys_generates_one_and_accepts_only_it(tmp_path: Pa
     try:
         key = re.search(r"generated admin key: (\S+)", "".join(lines))
         assert key, lines
-        code, out, _ = await run_cli(
+        code, _, _ = await run_cli(
             "exec", "sys-1", "Display_1", "volume", "1", "--url", url, "--api-key", key.group(1)
         )
         assert code == 0
