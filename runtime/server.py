@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,6 @@ CONTROL_PATH = "/api/engine/v2/systems/control"
 HARD_FRAME_LIMIT = 4 * MAX_FRAME_BYTES
 #: Seconds between the unsolicited text `pong` PlaceOS sends every connection.
 PONG_INTERVAL = 80.0
-CONSOLE_DIR = Path(__file__).parent / "console"
 
 log = get_logger(component="server")
 
@@ -58,9 +58,6 @@ class Runtime:
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
         RestRoutes(self).add_to(app)
-        if CONSOLE_DIR.is_dir():
-            app.router.add_get("/", self.console_index)
-            app.router.add_static("/console/", CONSOLE_DIR)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -89,7 +86,9 @@ class Runtime:
             self._pong_task.cancel()
         for session in list(self.sessions):
             session.close()
-            await session.ws.close(code=1001, message=b"server shutting down")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2):
+                    await session.ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
             await self._runner.cleanup()
         await self.host.stop_all()
@@ -136,9 +135,6 @@ class Runtime:
             "version": "3." + RUNTIME_VERSION.split(".", 1)[1],
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
-
-    async def console_index(self, _request: web.Request) -> web.FileResponse:
-        return web.FileResponse(CONSOLE_DIR / "index.html")
 
     async def control(self, request: web.Request) -> web.StreamResponse:
         """The WebSocket control endpoint."""
