@@ -178,8 +178,8 @@ class ModuleHost:
         module = self.modules.pop(module_id, None)
         if module is not None:
             await self.stop_module(module)
+            self._rebuild_lookups()  # bindings detach, each sending null once
             self.store.clear(module_id)
-            self._rebuild_lookups()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -222,6 +222,16 @@ class ModuleHost:
             if not module.driver_class.manages_connected:
                 module.instance["connected"] = False
         get_logger(module_id=module.id).error("module failed", reason=reason, exc_info=exc)
+
+    def fail_module(self, module: Module, reason: str) -> None:
+        """Mark a stopped module that cannot run again as failed, with `reason` as `load_error`.
+
+        Its statuses are cleared first, and its instance is dropped so that `on_unload`, which
+        already ran, never runs twice; `start_module` creates a new instance.
+        """
+        self.store.clear(module.id)
+        self._mark_failed(module, reason, None)
+        module.instance = None
 
     async def stop_module(self, module: Module) -> None:
         """Cancel its timers and run `on_unload` (bounded by the load timeout)."""

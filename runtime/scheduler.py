@@ -60,12 +60,16 @@ class Scheduler:
             timer.cancel()
         self._timers.clear()
 
-    def restart(self, rebind: Callable[[Callback], Callback]) -> int:
-        """Re-create every live timer with `rebind(callback)`; returns how many were re-created."""
+    def rebind(self, rebind: Callable[[Callback], Callback]) -> int:
+        """Point every live timer at `rebind(callback)`; returns how many there are.
+
+        Hot reload uses this: each timer keeps its task and its schedule, so nothing is
+        duplicated, no `immediate` run fires again and no one-shot delay starts over; a
+        callback already running finishes, and the next run calls the new callback.
+        """
         live = self.timers
-        self.clear()
         for timer in live:
-            self._start(Timer(timer.kind, timer.seconds, rebind(timer.callback), timer.immediate))
+            timer.callback = rebind(timer.callback)
         return len(live)
 
     def _start(self, timer: Timer) -> Timer:

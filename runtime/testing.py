@@ -13,17 +13,21 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
 import websockets
 
 from runtime.auth import generate_api_key
-from runtime.config import parse_config
+from runtime.config import load_config, parse_config
 from runtime.driver import Driver
 from runtime.logs import configure_logging
 from runtime.server import CONTROL_PATH, Runtime
+
+if TYPE_CHECKING:
+    from runtime.reload import Reloader
 
 __all__ = ["ExecError", "RuntimeHandle", "TestClient", "run_runtime"]
 
@@ -168,6 +172,7 @@ class RuntimeHandle:
         self.api_key = api_key
         self.url = runtime.url
         self.ws_url = runtime.url.replace("http", "ws", 1) + CONTROL_PATH
+        self.reloader: Reloader | None = None
 
     def driver(self, module_id: str) -> Driver:
         """The live driver instance of a module."""
@@ -215,15 +220,36 @@ class RuntimeHandle:
 
 @asynccontextmanager
 async def run_runtime(
-    config: dict[str, Any], *, log_format: str = "console", log_level: str = "warning"
+    config: dict[str, Any] | None = None,
+    *,
+    log_format: str = "console",
+    log_level: str = "warning",
+    config_path: Path | None = None,
+    reload: bool = False,
 ) -> AsyncIterator[RuntimeHandle]:
-    """Start a runtime from a config dict on 127.0.0.1 port 0; stop it afterwards."""
+    """Start a runtime from a config dict on 127.0.0.1 port 0; stop it afterwards.
+
+    With `config_path` (and no dict) the config is read from that YAML file. With `reload`, a
+    `runtime.reload.Reloader` watches the drivers' sources (and the config file) while the
+    runtime runs; it is `handle.reloader`.
+    """
     configure_logging(log_format, log_level)
-    parsed = parse_config(config, "<test config>")
+    if config is None and config_path is not None:
+        parsed = load_config(config_path)
+    else:
+        parsed = parse_config(config or {}, "<test config>")
     api_key = generate_api_key()
-    runtime = Runtime(parsed, admin_keys=[api_key])
+    runtime = Runtime(parsed, admin_keys=[api_key], config_path=config_path)
     await runtime.start("127.0.0.1", 0)
+    handle = RuntimeHandle(runtime, api_key)
     try:
-        yield RuntimeHandle(runtime, api_key)
+        if reload:
+            from runtime.reload import Reloader
+
+            handle.reloader = Reloader(runtime)
+            await handle.reloader.start()
+        yield handle
     finally:
+        if handle.reloader is not None:
+            await handle.reloader.stop()
         await runtime.stop()
