@@ -8,6 +8,7 @@ JSON schema, so no coercion rules are written here.
 from __future__ import annotations
 
 import inspect
+import keyword
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,11 +47,18 @@ class ArgumentError(Exception):
     """Arguments that do not fit a command's signature."""
 
 
+def wire_name(parameter: str) -> str:
+    """The name clients use: `from_` is `from`, since Python keywords cannot name parameters."""
+    bare = parameter[:-1] if parameter.endswith("_") else parameter
+    return bare if bare != parameter and keyword.iskeyword(bare) else parameter
+
+
 @dataclass(slots=True, frozen=True)
 class Param:
-    """One command parameter."""
+    """One command parameter: `name` on the wire, `python_name` in the signature."""
 
     name: str
+    python_name: str
     annotation: Any
     adapter: TypeAdapter[Any] | None
     default: Any
@@ -113,7 +121,7 @@ class Command:
             if param.positional_only:
                 positional.append(value)
             else:
-                named[param.name] = value
+                named[param.python_name] = value
         return positional, named
 
     @property
@@ -159,6 +167,7 @@ def _build_command(name: str, function: Callable[..., Any]) -> Command:
         adapter = None if annotation in (_EMPTY, Any) else TypeAdapter(annotation)
         params.append(
             Param(
+                wire_name(parameter.name),
                 parameter.name,
                 annotation,
                 adapter,

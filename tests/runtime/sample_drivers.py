@@ -102,3 +102,10 @@ class SlowOnLoad(Driver):
 
     async def on_load(self) -> None:
         await asyncio.sleep(3600)
+
+
+class Mailer(Driver):
+    generic_name = "Mailer"
+
+    def send(self, to: str, from_: str | None = None) -> dict[str, str | None]:
+        return {"to": to, "from": from_}

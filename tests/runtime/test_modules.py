@@ -86,3 +86,13 @@ async def test_status_view_is_read_only_and_parsed(rt: RuntimeHandle) -> None:
         driver.status["list"] = 3  # type: ignore[index]
     with pytest.raises(KeyError):
         driver["absent"]
+
+
+def test_keyword_parameters_are_named_without_the_trailing_underscore() -> None:
+    from tests.runtime.sample_drivers import Mailer
+
+    command = interface_of(Mailer, Driver).commands["send"]
+    assert [p.name for p in command.params] == ["to", "from"]
+    assert command.bind({"to": "a@x", "from": "b@x"}) == ([], {"to": "a@x", "from_": "b@x"})
+    assert command.bind(["a@x", "b@x"]) == ([], {"to": "a@x", "from_": "b@x"})
+    assert "from" in interface_of(Mailer, Driver).metadata["interface"]["send"]
