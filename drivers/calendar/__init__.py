@@ -1,0 +1,1 @@
+"""Normalised calendar models and helpers shared by every calendar driver."""

@@ -1,0 +1,1 @@
+"""Microsoft drivers: the Graph API calendar driver and its Graph client."""
