@@ -38,7 +38,7 @@ _REQUIRED = ("id", "cmd", "sys", "mod", "name")
 Args = list[Any] | dict[str, Any]
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Request:
     """A valid control request. `args` is a list (positional) or a dict (named)."""
 
@@ -104,10 +104,44 @@ def parse_request(frame: bytes | str) -> Request | ParseFailure:
 def validate_request(data: Any) -> Request | ParseFailure:
     """Validate an already-decoded JSON value as a control request."""
     if type(data) is not dict:
-        return ParseFailure(
-            0, ErrorCode.BAD_REQUEST, f"expected a JSON object, got {_type_name(data)}"
-        )
+        reason = f"expected a JSON object, got {_type_name(data)}"
+        return ParseFailure(0, ErrorCode.BAD_REQUEST, reason)
     raw_id = data.get("id")
+    try:
+        request_id, cmd, sys, mod, name = (
+            raw_id,
+            data["cmd"],
+            data["sys"],
+            data["mod"],
+            data["name"],
+        )
+    except KeyError:
+        return _validate_in_detail(data, raw_id)
+    index = data.get("index", 1)
+    if index is None:
+        index = 1
+    args = data.get("args")
+    if args is None:
+        args = []
+    command = _COMMANDS.get(cmd) if type(cmd) is str else None
+    if (
+        data.keys() <= _KEYS
+        and type(request_id) is int
+        and INT64_MIN <= request_id <= INT64_MAX
+        and command is not None
+        and type(sys) is str
+        and type(mod) is str
+        and type(name) is str
+        and type(index) is int
+        and INT32_MIN <= index <= INT32_MAX
+        and (type(args) is list or type(args) is dict)
+    ):
+        return Request(request_id, command, sys, mod, index, name, args)
+    return _validate_in_detail(data, raw_id)
+
+
+def _validate_in_detail(data: dict[str, Any], raw_id: Any) -> Request | ParseFailure:
+    """The slow path: a case-folded `cmd`, or the first problem found, in a stable order."""
     reply_id = raw_id if _is_int(raw_id, INT64_MIN, INT64_MAX) else 0
 
     def fail(reason: str, code: ErrorCode = ErrorCode.BAD_REQUEST) -> ParseFailure:

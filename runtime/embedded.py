@@ -18,12 +18,13 @@ async def start_embedded(stack: AsyncExitStack, server: dict[str, Any]) -> Runti
 
     Everything started is registered on `stack`, so closing it stops the emulators.
     """
-    from fixtures import graph_emulator, lineworks_emulator
+    from fixtures.graph_emulator import start as start_graph_emulator
+    from fixtures.lineworks_emulator import start as start_lineworks_emulator
 
     cert_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runtime-certs-")))
-    graph = await graph_emulator.start(cert_dir / "graph")
+    graph = await start_graph_emulator(cert_dir / "graph")
     stack.push_async_callback(graph.close)
-    lineworks = await lineworks_emulator.start(cert_dir / "lineworks")
+    lineworks = await start_lineworks_emulator(cert_dir / "lineworks")
     stack.push_async_callback(lineworks.close)
     config = {
         "server": server,

@@ -12,7 +12,7 @@ import copy
 import inspect
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,7 +295,7 @@ class ModuleHost:
         system = self.systems.get(sys_id)
         return None if system is None else system.lookup.get((name, index))
 
-    async def execute(
+    def start_exec(
         self,
         sys_id: str,
         name: str,
@@ -303,19 +303,24 @@ class ModuleHost:
         method: str,
         args: list[Any] | dict[str, Any],
         clearance: Clearance,
-    ) -> ExecResult:
-        """Run a command; raises ExecFailure classified for the reply."""
+    ) -> ExecResult | Coroutine[Any, Any, ExecResult]:
+        """Begin a command; raises ExecFailure classified for the reply.
+
+        A sync command runs right here and its result comes back at once (no task, no timer:
+        a timeout could not interrupt it anyway). An async one comes back as a coroutine to
+        await, which runs it under the module's exec timeout.
+        """
         module = self.resolve(sys_id, name, index)
         if module is None:
             raise ExecFailure(
                 ErrorCode.MODULE_NOT_FOUND, f"could not find module {name}_{index} in {sys_id}"
             )
-        if module.state != "running" or module.instance is None:
+        instance = module.instance
+        if module.state != "running" or instance is None:
             raise ExecFailure(
                 ErrorCode.UNEXPECTED_FAILURE,
                 f"module {module.id} is not running ({module.error or module.state})",
             )
-        instance = module.instance
         command = interface_of(type(instance), Driver).commands.get(method)
         if command is None:
             raise ExecFailure(ErrorCode.BAD_REQUEST, f"could not find function {method}")
@@ -327,24 +332,60 @@ class ModuleHost:
             positional, named = command.bind(args)
         except ArgumentError as exc:
             raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
+        try:
+            result = command.function(instance, *positional, **named)
+        except Exception as exc:
+            raise _driver_failure(module, method, exc) from None
+        if inspect.isawaitable(result):
+            return self._finish_exec(module, method, result)
+        return _encode_result(module, method, result)
+
+    async def _finish_exec(
+        self, module: Module, method: str, pending: Awaitable[Any]
+    ) -> ExecResult:
         timeout = module.config.exec_timeout
         try:
-            async with asyncio.timeout(timeout):
-                result = command.function(instance, *positional, **named)
-                if command.is_async or inspect.isawaitable(result):
-                    result = await result
-            return ExecResult(jsonenc.dumps(result))
+            async with asyncio.timeout(timeout) as deadline:
+                result = await pending
         except TimeoutError as exc:
+            if not deadline.expired():
+                raise _driver_failure(module, method, exc) from None
             message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
             raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
         except Exception as exc:
-            code = exc.code if isinstance(exc, Abort) else 500
-            get_logger(module_id=module.id).debug(
-                f"executing {method} on {type(instance).__name__} ({module.id}) failed",
-                exc_info=exc,
-            )
-            message = f"module raised: {exception_message(exc)}"
-            raise ExecFailure(ErrorCode.REQUEST_FAILED, message, code, _backtrace(exc)) from None
+            raise _driver_failure(module, method, exc) from None
+        return _encode_result(module, method, result)
+
+    async def execute(
+        self,
+        sys_id: str,
+        name: str,
+        index: int,
+        method: str,
+        args: list[Any] | dict[str, Any],
+        clearance: Clearance,
+    ) -> ExecResult:
+        """Run a command to the end; raises ExecFailure classified for the reply."""
+        outcome = self.start_exec(sys_id, name, index, method, args, clearance)
+        return outcome if isinstance(outcome, ExecResult) else await outcome
+
+
+def _encode_result(module: Module, method: str, result: Any) -> ExecResult:
+    try:
+        return ExecResult(jsonenc.dumps(result))
+    except TypeError as exc:
+        raise _driver_failure(module, method, exc) from None
+
+
+def _driver_failure(module: Module, method: str, exc: Exception) -> ExecFailure:
+    """An exception from a driver as PlaceOS reports it: `module raised: <msg> (<Class>)`."""
+    get_logger(module_id=module.id).debug(
+        f"executing {method} on {type(module.instance).__name__} ({module.id}) failed",
+        exc_info=exc,
+    )
+    code = exc.code if isinstance(exc, Abort) else 500
+    message = f"module raised: {exception_message(exc)}"
+    return ExecFailure(ErrorCode.REQUEST_FAILED, message, code, _backtrace(exc))
 
 
 def _backtrace(exc: BaseException) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -29,7 +30,7 @@ from protocol import (
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
 from runtime.logs import DebugTap, get_logger
-from runtime.modules import ModuleHost
+from runtime.modules import ExecResult, ModuleHost
 from runtime.security import Clearance
 
 #: Frames a connection may have waiting to be written before it is cut off.
@@ -170,15 +171,7 @@ class Session:
             return
         cmd = request.cmd
         if cmd is Command.EXEC:
-            if len(self._tasks) >= MAX_CONCURRENT_EXECS:
-                msg = (
-                    f"too many requests in flight on this connection (limit {MAX_CONCURRENT_EXECS})"
-                )
-                self.send(encode_error(request.id, ErrorCode.UNEXPECTED_FAILURE, msg, 503))
-                return
-            task = asyncio.get_running_loop().create_task(self._exec(request))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._exec(request)
         elif cmd is Command.BIND:
             self._bind(request)
         elif cmd is Command.UNBIND:
@@ -188,21 +181,45 @@ class Session:
         else:
             self._ignore(request)
 
-    async def _exec(self, req: Request) -> None:
+    def _exec(self, req: Request) -> None:
+        """Run a sync command inline; an async one in a task of its own."""
+        if len(self._tasks) >= MAX_CONCURRENT_EXECS:
+            msg = f"too many requests in flight on this connection (limit {MAX_CONCURRENT_EXECS})"
+            self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 503))
+            return
         try:
-            result = await self.host.execute(
+            outcome = self.host.start_exec(
                 req.sys, req.mod, req.index, req.name, req.args, self.principal.clearance
             )
-        except ExecFailure as failure:
-            self.send(encode_error(req.id, failure.error_code, failure.message, failure.http_code))
+        except Exception as exc:
+            self._send_failure(req, exc)
             return
-        except Exception as exc:  # a runtime bug must still answer the request
-            log.exception("exec failed unexpectedly", session=self.id)
-            msg = f"failed to execute request: {exc}"
-            self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 500))
+        if isinstance(outcome, ExecResult):
+            self._send_result(req, outcome)
             return
+        task = asyncio.get_running_loop().create_task(self._await_exec(req, outcome))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _await_exec(self, req: Request, pending: Awaitable[ExecResult]) -> None:
+        try:
+            result = await pending
+        except Exception as exc:
+            self._send_failure(req, exc)
+            return
+        self._send_result(req, result)
+
+    def _send_result(self, req: Request, result: ExecResult) -> None:
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
         self.send(encode_success(req.id, meta, result.value, result.code))
+
+    def _send_failure(self, req: Request, exc: Exception) -> None:
+        if isinstance(exc, ExecFailure):
+            self.send(encode_error(req.id, exc.error_code, exc.message, exc.http_code))
+            return
+        log.error("exec failed unexpectedly", session=self.id, exc_info=exc)
+        msg = f"failed to execute request: {exc}"
+        self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 500))
 
     def _bind(self, req: Request) -> None:
         if req.mod.startswith("_") and self.principal.clearance < Clearance.SUPPORT:
