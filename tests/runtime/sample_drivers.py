@@ -62,6 +62,9 @@ class Display(Powerable, Driver):
     async def hang(self) -> None:
         await asyncio.sleep(3600)
 
+    async def own_timeout(self) -> None:
+        raise TimeoutError("device did not answer")
+
     async def slow(self, seconds: float) -> float:
         await asyncio.sleep(seconds)
         return seconds

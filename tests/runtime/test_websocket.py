@@ -192,6 +192,15 @@ async def test_exec_timeout_fails_that_call_only(rt: RuntimeHandle) -> None:
         assert await client.exec("sys-1", "Display", "power", [True], index=2) is True
 
 
+async def test_a_drivers_own_timeout_error_is_not_reported_as_the_exec_timeout(
+    rt: RuntimeHandle,
+) -> None:
+    async with rt.client() as client:
+        with pytest.raises(ExecError) as err:
+            await client.exec("sys-1", "Display", "own_timeout", index=2)
+    assert err.value.msg == "module raised: device did not answer (TimeoutError)"
+
+
 async def test_requests_are_handled_concurrently(rt: RuntimeHandle) -> None:
     async with rt.client() as client:
         slow = asyncio.create_task(client.exec("sys-1", "Display", "slow", [0.5]))
