@@ -20,7 +20,7 @@ import aiohttp
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from drivers.lineworks.errors import LineWorksAuthError, LineWorksConnectionError
+from drivers.lineworks.errors import LineWorksAuthError, LineWorksConnectionError, read_body
 
 __all__ = [
     "GRANT_TYPE",
@@ -115,7 +115,7 @@ class TokenProvider:
         try:
             async with self._session.post(self._auth_url, data=form,
                                           timeout=self._timeout) as response:
-                body = await _read_body(response)
+                body = await read_body(response)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise LineWorksConnectionError(
@@ -139,13 +139,3 @@ def _expires_in(value: Any) -> float:
     except ValueError:
         return float(JWT_LIFETIME)
     return seconds if seconds > 0 else float(JWT_LIFETIME)
-
-
-async def _read_body(response: aiohttp.ClientResponse) -> Any:
-    text = await response.text()
-    if not text:
-        return None
-    try:
-        return await response.json(content_type=None)
-    except ValueError:
-        return text

@@ -24,6 +24,7 @@ from drivers.lineworks.errors import (
     LineWorksConnectionError,
     LineWorksError,
     error_fields,
+    read_body,
 )
 from drivers.lineworks.health import ConnectionHealth
 from drivers.lineworks.ratelimit import RequestLimiter
@@ -186,7 +187,7 @@ class LineWorksClient:
                 async with self._session.request(method, url, params=params, json=json,
                                                  headers=headers,
                                                  timeout=self._timeout) as response:
-                    return response.status, response.headers, await _read_body(response)
+                    return response.status, response.headers, await read_body(response)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = LineWorksConnectionError(
                     f"cannot reach LINE WORKS at {self._base} ({method} {url.path}): "
@@ -197,13 +198,3 @@ class LineWorksClient:
     def _log(self, level: str, message: str, **fields: Any) -> None:
         if self._logger is not None:
             getattr(self._logger, level)(message, **fields)
-
-
-async def _read_body(response: aiohttp.ClientResponse) -> Any:
-    text = await response.text()
-    if not text:
-        return None
-    try:
-        return await response.json(content_type=None)
-    except ValueError:
-        return text

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
 __all__ = [
     "LineWorksAuthError",
     "LineWorksConfigError",
@@ -61,3 +63,14 @@ def error_fields(body: Any, status: int, reason: str = "") -> tuple[str, str]:
             return str(code or f"HTTP_{status}"), str(description or "")
     text = body.strip() if isinstance(body, str) else ""
     return f"HTTP_{status}", (text[:200] or reason or "no error body")
+
+
+async def read_body(response: aiohttp.ClientResponse) -> Any:
+    """A response body as JSON when it parses, else its text; None when empty."""
+    text = await response.text()
+    if not text:
+        return None
+    try:
+        return await response.json(content_type=None)
+    except ValueError:
+        return text
