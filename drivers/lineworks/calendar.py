@@ -39,8 +39,7 @@ from drivers.lineworks.settings import (
     settings_schema,
 )
 from drivers.lineworks.validation import calendar_create_body, calendar_update_body
-from runtime import Driver, Level, security
-from runtime.scheduler import Timer
+from runtime import Driver, Level, Timer, security
 
 __all__ = ["LineWorksCalendar"]
 
