@@ -72,9 +72,7 @@ class Runtime:
             self._runner, bind_host, self.config.server.port if port is None else port
         )
         await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        bound_port = sockets[0].getsockname()[1] if sockets else port
+        bound_port = self._runner.addresses[0][1]
         shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         self.url = f"http://{shown_host}:{bound_port}"
         self._pong_task = asyncio.get_running_loop().create_task(self._pong_loop())
