@@ -107,3 +107,50 @@ def test_config_file_errors_name_the_file(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+async def test_rs256_jwt_verified_with_the_public_key(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "jwt.pub").write_bytes(public_pem)
+    config = {
+        "auth": {"jwt": {"public_key_file": str(tmp_path / "jwt.pub")}},
+        "modules": {"mod-1": {"driver": DISPLAY}},
+        "systems": {"sys-1": {"name": "One", "modules": ["mod-1"]}},
+    }
+    claims = {"sub": "ops", "exp": int(time.time()) + 60, "admin": True}
+    good = jwt.encode(claims, key, "RS256")
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims, other, "RS256")
+    async with run_runtime(config) as rt:
+        path = "/api/engine/v2/systems/sys-1/Display_1/admin_only"
+        ok = await rt.rest(
+            "POST", path, json=[], authenticate=False, headers={"Authorization": f"Bearer {good}"}
+        )
+        assert ok == (200, "admin")
+        status, body = await rt.rest(
+            "POST", path, json=[], authenticate=False, headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert status == 401
+        assert "signature" in body["error"].lower()
+
+
+def test_json_log_lines_carry_the_module_id(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from runtime.logs import configure_logging, get_logger
+
+    configure_logging("json", "info")
+    get_logger(module_id="mod-7").info("hello", n=1)
+    get_logger(module_id="mod-7").debug("below the output level")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert len(lines) == 1
+    assert lines[0]["module_id"] == "mod-7"
+    assert lines[0]["event"] == "hello"
+    assert lines[0]["level"] == "info"
+    configure_logging("console", "warning")

@@ -387,3 +387,22 @@ async def test_credentials_are_accepted_where_placeos_looks(rt: RuntimeHandle, h
     async with websockets.connect(url, additional_headers=headers) as ws:
         await ws.send("ping")
         assert await ws.recv() == "pong"
+
+
+async def test_binding_a_module_that_appears_later_starts_notifying(rt: RuntimeHandle) -> None:
+    from runtime.config import ModuleConfig, SystemConfig
+
+    async with rt.client() as client:
+        reply = await client.bind("sys-new", "Display", "power")
+        assert reply["type"] == "success"
+        host = rt.runtime.host
+        await host.add_module(
+            "mod-new", ModuleConfig(driver="tests.runtime.sample_drivers:Display")
+        )
+        rt.driver("mod-new")["power"] = "on"
+        systems = {sid: s.config for sid, s in host.systems.items()}
+        host.set_systems({**systems, "sys-new": SystemConfig(name="New", modules=["mod-new"])})
+        notify = await client.next_notify()
+        assert (notify["value"], notify["meta"]["sys"]) == ("on", "sys-new")
+        rt.driver("mod-new")["power"] = "off"
+        assert (await client.next_notify())["value"] == "off"
