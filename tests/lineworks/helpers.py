@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from fixtures.emulator_base import RunningEmulator
+from runtime.modules import deep_merge
 from runtime.testing import RuntimeHandle, TestClient, run_runtime
 
 DRIVER = "drivers.lineworks.calendar:LineWorksCalendar"
@@ -30,17 +30,6 @@ SALES_ORGUNIT = "3e6c7b8a-5f9d-4eaf-8a3b-2c1d0e9f8a76"
 DAY = 86400
 
 
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` deep-merged with ``extra`` (a copy)."""
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def runtime_config(settings: dict[str, Any]) -> dict[str, Any]:
     """One system with the LINE WORKS module, plus user- and support-clearance API keys."""
     return {
@@ -55,8 +44,8 @@ def runtime_config(settings: dict[str, Any]) -> dict[str, Any]:
 async def lineworks_runtime(emulator: RunningEmulator, settings: dict[str, Any] | None = None,
                             *, log_level: str = "warning") -> AsyncIterator[RuntimeHandle]:
     """A runtime whose module points at ``emulator`` (``settings`` merged over its defaults)."""
-    base = merged(emulator.driver_settings(), {"probe_interval": 0.2})
-    config = runtime_config(merged(base, settings or {}))
+    base = deep_merge(emulator.driver_settings(), {"probe_interval": 0.2})
+    config = runtime_config(deep_merge(base, settings or {}))
     async with run_runtime(config, log_level=log_level) as handle:
         yield handle
 
