@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from protocol import MAX_FRAME_BYTES
 from runtime.auth import Authenticator, AuthError, Principal
+from runtime.cluster.routes import COMMAND_PREFIX, ClusterRoutes
 from runtime.config import RuntimeConfig
 from runtime.interface import RUNTIME_VERSION
 from runtime.logs import DebugTap, debug_tap, get_logger
@@ -19,6 +20,9 @@ from runtime.modules import ModuleHost
 from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import Session
 from runtime.status import StatusStore
+
+if TYPE_CHECKING:
+    from runtime.cluster.node import ClusterNode
 
 CONTROL_PATH = "/api/engine/v2/systems/control"
 #: Frames above this size close the connection (1009); up to MAX_FRAME_BYTES get an error reply.
@@ -43,8 +47,15 @@ class Runtime:
         self.config = config
         self.config_path = config_path
         self.tap = tap
-        self.store = StatusStore()
+        self.cluster: ClusterNode | None = None
+        if config.cluster is not None:
+            from runtime.cluster.node import ClusterNode
+
+            self.cluster = ClusterNode(config.cluster)
+        self.store: StatusStore = self.cluster.store if self.cluster else StatusStore()
         self.host = ModuleHost(self.store)
+        if self.cluster is not None:
+            self.cluster.attach(self.host)
         self.auth = Authenticator(config.auth, admin_keys)
         self.sessions: set[Session] = set()
         self.host.lookup_listeners.append(self._rebind_sessions)
@@ -58,6 +69,7 @@ class Runtime:
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
         RestRoutes(self).add_to(app)
+        ClusterRoutes(self).add_to(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -75,6 +87,8 @@ class Runtime:
         bound_port = self._runner.addresses[0][1]
         shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         self.url = f"http://{shown_host}:{bound_port}"
+        if self.cluster is not None:
+            await self.cluster.start()  # places this host's modules; others route here
         self._pong_task = asyncio.get_running_loop().create_task(self._pong_loop())
         return self.url
 
@@ -82,6 +96,8 @@ class Runtime:
         """Close every connection and stop every module."""
         if self._pong_task is not None:
             self._pong_task.cancel()
+        if self.cluster is not None:
+            await self.cluster.stop()  # deregister at once so the others take over
         for session in list(self.sessions):
             session.close()
             with contextlib.suppress(TimeoutError):
@@ -105,7 +121,11 @@ class Runtime:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == "/auth/authority" or not request.path.startswith("/api/"):
+        if (
+            request.path == "/auth/authority"
+            or not request.path.startswith("/api/")
+            or request.path.startswith(COMMAND_PREFIX)  # takes the cluster secret itself
+        ):
             return await handler(request)
         try:
             request[PRINCIPAL_KEY] = self.auth.authenticate(request)

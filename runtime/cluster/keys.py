@@ -11,6 +11,8 @@ CLUSTER_VERSION_CHANNEL = "cluster/cluster_version"
 LOOKUP_CHANGE_CHANNEL = "lookup-change"
 #: Where the generated host-to-host secret is kept when the config gives none.
 SECRET_KEY = "placeos-runtime/cluster-secret"
+#: Set once interfaces and lookups are written; its absence means Redis lost its data.
+SEED_MARKER = "placeos-runtime/seeded"
 
 #: Seconds a node registration (and a module lease) lives without a heartbeat.
 DEFAULT_TTL = 6.0
@@ -54,3 +56,8 @@ def parse_status_channel(channel: str) -> tuple[str, str] | None:
         return None
     module_id, sep, key = channel[7:].partition("/")
     return (module_id, key) if sep and module_id else None
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

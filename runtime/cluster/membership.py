@@ -202,6 +202,16 @@ class Membership:
         self._published_version = version
         await self.redis.publish(keys.CLUSTER_VERSION_CHANNEL, version)
 
+    async def node_infos(self) -> list[NodeInfo | None]:
+        """The registration of every live node, in `nodes` order (None when it vanished)."""
+        if not self.nodes:
+            return []
+        try:
+            raws = await self.redis.mget(self.nodes)
+        except (RedisError, OSError):
+            return [None] * len(self.nodes)
+        return [None if raw is None else NodeInfo.decode(raw) for raw in raws]
+
     # -- background --------------------------------------------------------------------------
 
     async def start(self) -> None:

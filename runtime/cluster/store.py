@@ -41,7 +41,10 @@ class RedisStatusStore(StatusStore):
     """`StatusStore` whose values are shared through Redis with every host of the cluster."""
 
     __slots__ = (
+        "_done",
         "_queue",
+        "_queued",
+        "_sent",
         "_tasks",
         "_wake",
         "_writer",
@@ -68,6 +71,9 @@ class RedisStatusStore(StatusStore):
         self.local: set[str] = set()
         self.dirty = False  # a write failed: local values must be written again
         self._queue: deque[_Op] = deque()
+        self._queued = 0  # ops ever queued
+        self._sent = 0  # ops ever sent (or dropped after a failure)
+        self._done = asyncio.Condition()
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -118,7 +124,17 @@ class RedisStatusStore(StatusStore):
 
     def _enqueue(self, op: _Op) -> None:
         self._queue.append(op)
+        self._queued += 1
         self._wake.set()
+
+    async def barrier(self, timeout: float = 5.0) -> None:
+        """Return once every write queued so far has reached Redis (read-your-writes)."""
+        target = self._queued
+        if self._sent >= target:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._done:
+                await self._done.wait_for(lambda: self._sent >= target)
 
     def start(self) -> None:
         """Start the writer task."""
@@ -141,6 +157,12 @@ class RedisStatusStore(StatusStore):
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def flushed_or_timeout(self, timeout: float = 2.0) -> None:
+        """`flushed`, giving up after `timeout` seconds (Redis may be unreachable)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.flushed()
+
     async def flushed(self) -> None:
         """Return once every queued write has been sent."""
         while self._queue or self._wake.is_set():
@@ -155,7 +177,12 @@ class RedisStatusStore(StatusStore):
             if not self._queue:
                 self._wake.clear()
             if batch:
-                await self._write(batch)
+                try:
+                    await self._write(batch)
+                finally:
+                    self._sent += len(batch)
+                    async with self._done:
+                        self._done.notify_all()
 
     async def _write(self, batch: list[_Op]) -> None:
         sent: list[str] = []

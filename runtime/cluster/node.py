@@ -1,0 +1,368 @@
+"""This host as a member of a cluster: placement, leases, exec routing, Redis faults.
+
+Placement follows the membership: on every new node list the owner of each module is chosen by
+rendezvous hashing over the live URIs. A module moves in two steps fenced by its lease: the old
+owner stops it (`on_unload`) and releases the lease; the new owner takes the lease (`SET NX`),
+clears the module's status in Redis (bound clients see `null` per key) and starts it. A module
+never runs on two hosts at once: without the lease it does not start, and a host that finds its
+lease gone (renewal refused, or a fenced write) halts the module at once.
+
+Redis faults: while Redis cannot be reached, modules running here keep running and execs that
+need another host fail at once; when it answers again empty (restarted without persistence) the
+host registers again, takes its leases back, and writes interfaces, system lookups and every
+status of its modules again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from protocol import ErrorCode
+from runtime.cluster import keys, rendezvous
+from runtime.cluster.client import ExecClient
+from runtime.cluster.keys import text
+from runtime.cluster.leases import Leases
+from runtime.cluster.membership import Membership
+from runtime.cluster.pubsub import ChannelHub
+from runtime.cluster.store import RedisStatusStore
+from runtime.config import ClusterConfig
+from runtime.driver import Driver
+from runtime.errors import ExecFailure
+from runtime.interface import interface_of
+from runtime.logs import get_logger
+from runtime.modules import ExecResult, Module, ModuleHost
+
+if TYPE_CHECKING:
+    from runtime.status import StatusStore
+
+#: Seconds a single Redis command may take before it counts as failed.
+REDIS_TIMEOUT = 2.0
+
+log = get_logger(component="cluster")
+
+
+class ClusterNode:
+    """Everything this host does as one node of a cluster."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.uri = config.node_uri.rstrip("/")
+        self.ttl = config.ttl
+        self.redis = aioredis.Redis.from_url(
+            config.redis, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+        self.leases = Leases(self.redis, self.ttl, self.uri)
+        self.hub = ChannelHub(config.redis, self._on_message, self._on_reconnect)
+        self.store = RedisStatusStore(self.redis, self.leases, self.hub, self._fenced)
+        self.membership = Membership(self.redis, self.uri, self._rebalance, self.ttl)
+        self.client = ExecClient(self.owner_of, lambda: self.secret)
+        self.secret = config.secret or ""
+        self.owners: dict[str, str] = {}
+        self.host: ModuleHost | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._maintenance: asyncio.Task[None] | None = None
+        self._seeded = False
+        self._systems_written: dict[str, dict[str, str]] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def status_store(self) -> StatusStore:
+        return self.store
+
+    @property
+    def healthy(self) -> bool:
+        """Whether Redis answered the last membership check."""
+        return self.membership.healthy
+
+    @property
+    def ready(self) -> bool:
+        """Registered, Redis reachable, and placed on the current version."""
+        return self.membership.registered and self.membership.healthy and self.membership.ready
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def attach(self, host: ModuleHost) -> None:
+        """Let the cluster decide where `host`'s modules run and route their execs."""
+        self.host = host
+        host.hosted_here = self.store.local.__contains__
+        host.remote = self
+        host.lookup_listeners.append(self._lookups_changed)
+
+    async def start(self) -> None:
+        """Join: seed Redis, subscribe, register, and start the modules this host owns."""
+        await self._load_secret()
+        await self._seed()
+        self.store.start()
+        await self.hub.start()
+        await self.hub.add(keys.LOOKUP_CHANGE_CHANNEL)
+        await self.membership.start()
+        loop = asyncio.get_running_loop()
+        self._maintenance = loop.create_task(self._maintain())
+
+    async def stop(self) -> None:
+        """Leave: deregister at once, stop local modules, release their leases."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        with contextlib.suppress(RedisError, OSError):
+            await self.membership.leave()
+        await self.membership.stop()
+        host = self.host
+        if host is not None:
+            for module_id in list(self.store.local):
+                module = host.modules.get(module_id)
+                if module is not None:
+                    await host.stop_module(module)
+        await self.store.flushed_or_timeout()
+        for module_id in list(self.leases.held):
+            with contextlib.suppress(RedisError, OSError):
+                await self.leases.release(module_id)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.store.close()
+        await self.hub.close()
+        await self.client.close()
+        await self.redis.aclose()
+
+    # -- secret ------------------------------------------------------------------------------
+
+    async def _load_secret(self) -> None:
+        if self.config.secret:
+            return
+        candidate = secrets.token_urlsafe(32)
+        await self.redis.set(keys.SECRET_KEY, candidate, nx=True)
+        stored = await self.redis.get(keys.SECRET_KEY)
+        self.secret = text(stored) if stored else candidate
+
+    async def check_secret(self, presented: str) -> bool:
+        """Whether `presented` is the cluster secret (re-read from Redis when it differs)."""
+        if self.secret and secrets.compare_digest(presented, self.secret):
+            return True
+        if self.config.secret:
+            return False
+        with contextlib.suppress(RedisError, OSError):
+            stored = await self.redis.get(keys.SECRET_KEY)
+            if stored:
+                self.secret = text(stored)
+        return bool(self.secret) and secrets.compare_digest(presented, self.secret)
+
+    # -- seeding Redis -----------------------------------------------------------------------
+
+    async def _seed(self) -> None:
+        """Interfaces and system lookups (every host writes the same values)."""
+        host = self.host
+        if host is None:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for module_id, module in host.modules.items():
+                metadata = interface_of(module.driver_class, Driver).metadata
+                pipe.set(keys.interface_key(module_id), orjson.dumps(metadata))
+            await pipe.execute()
+        await self._write_systems(force=True)
+        await self.redis.set(keys.SEED_MARKER, self.uri)
+        self._seeded = True
+
+    async def _write_systems(self, force: bool = False) -> None:
+        host = self.host
+        if host is None:
+            return
+        changed: list[str] = []
+        for sys_id, system in host.systems.items():
+            mapping = {f"{name}/{index}": mod for (name, index), mod in system.lookup.items()}
+            if not force and self._systems_written.get(sys_id) == mapping:
+                continue
+            stored = await self.redis.hgetall(keys.system_key(sys_id))
+            current = {text(k): text(v) for k, v in stored.items()}
+            if current != mapping:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(keys.system_key(sys_id))
+                    if mapping:
+                        pipe.hset(keys.system_key(sys_id), mapping=dict(mapping))  # type: ignore[arg-type]
+                    await pipe.execute()
+                changed.append(sys_id)
+            self._systems_written[sys_id] = mapping
+        for sys_id in changed:
+            await self.redis.publish(keys.LOOKUP_CHANGE_CHANNEL, sys_id)
+
+    def _lookups_changed(self) -> None:
+        if self._seeded:
+            self._spawn(self._write_systems())
+
+    async def _reseed(self) -> None:
+        """Redis lost everything: write interfaces, lookups and every local status again."""
+        log.warning("Redis lost the cluster's data; writing it again")
+        await self._load_secret()
+        await self._seed()
+        for module_id in list(self.store.local):
+            self.store.republish(module_id)
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def owner_of(self, module_id: str) -> str | None:
+        return self.owners.get(module_id)
+
+    async def _rebalance(self, uris: list[str], version: str) -> None:
+        host = self.host
+        if host is None:
+            return
+        self.owners = rendezvous.owners(uris, host.modules)
+        log.info("rebalance", version=version, nodes=len(uris))
+        leaving = [m for m in self.store.local if self.owners.get(m) != self.uri]
+        await asyncio.gather(*(self._give_up(m) for m in leaving))
+        await self._take_owned()
+
+    async def _take_owned(self) -> None:
+        """Start every module this host owns and can get the lease of."""
+        host = self.host
+        if host is None:
+            return
+        wanted = [
+            m for m, owner in self.owners.items() if owner == self.uri and m not in self.store.local
+        ]
+        await asyncio.gather(*(self._take(m) for m in wanted))
+
+    async def _take(self, module_id: str) -> None:
+        host = self.host
+        module = host.modules.get(module_id) if host else None
+        if host is None or module is None:
+            return
+        try:
+            lease = await self.leases.acquire(module_id)
+        except (RedisError, OSError) as exc:
+            log.warning("lease request failed", module_id=module_id, error=str(exc))
+            return
+        if lease is None:
+            return  # still held by its previous host: tried again on the next check
+        self.store.adopt(module_id)
+        log.info("module placed here", module_id=module_id)
+        await host.start_module(module)
+
+    async def _give_up(self, module_id: str) -> None:
+        host = self.host
+        module = host.modules.get(module_id) if host else None
+        if host is not None and module is not None:
+            await host.hand_over(module)
+        await self.store.flushed_or_timeout()
+        self.store.release(module_id)
+        with contextlib.suppress(RedisError, OSError):
+            await self.leases.release(module_id)
+        log.info("module handed over", module_id=module_id, to=self.owners.get(module_id))
+
+    def _fenced(self, module_id: str) -> None:
+        """A status write was refused: the lease is gone, so the module stops at once."""
+        self._lose(module_id)
+
+    def _lose(self, module_id: str) -> None:
+        if module_id not in self.store.local:
+            return
+        log.warning("lease lost; stopping module", module_id=module_id)
+        self.leases.forget(module_id)
+        self.store.release(module_id)
+        host = self.host
+        module = host.modules.get(module_id) if host else None
+        if host is not None and module is not None:
+            host.halt(module)
+
+    async def _maintain(self) -> None:
+        """Renew leases, retry pending placements, repair Redis after it lost its data."""
+        interval = max(self.ttl / 3, 0.1)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                lost = await self.leases.renew_all()
+                for module_id in lost:
+                    self._lose(module_id)
+                if not await self.redis.exists(keys.SEED_MARKER):
+                    await self.membership.check()
+                    await self._reseed()
+                elif self.store.dirty:
+                    self.store.dirty = False
+                    for module_id in list(self.store.local):
+                        self.store.republish(module_id)
+                await self._take_owned()
+            except (RedisError, OSError) as exc:
+                log.warning("cluster maintenance failed", error=str(exc))
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _on_message(self, channel: str, data: bytes) -> None:
+        if channel == keys.LOOKUP_CHANGE_CHANNEL:
+            self._spawn(self._reload_lookup(text(data)))
+        else:
+            self.store.on_message(channel, data)
+
+    async def _on_reconnect(self) -> None:
+        await self.store.resync()
+        host = self.host
+        if host is not None:
+            for sys_id in list(host.systems):
+                await self._reload_lookup(sys_id)
+
+    async def _reload_lookup(self, sys_id: str) -> None:
+        """Take a system's module lookup from Redis (another host or tool changed it)."""
+        host = self.host
+        system = host.systems.get(sys_id) if host else None
+        if host is None or system is None:
+            return
+        try:
+            stored = await self.redis.hgetall(keys.system_key(sys_id))
+        except (RedisError, OSError):
+            return
+        lookup: dict[tuple[str, int], str] = {}
+        for field, value in stored.items():
+            name, _, index = text(field).rpartition("/")
+            if name and index.isdigit() and text(value) in host.modules:
+                lookup[(name, int(index))] = text(value)
+        if lookup and lookup != system.lookup:
+            system.lookup = lookup
+            self._systems_written[sys_id] = {f"{n}/{i}": m for (n, i), m in lookup.items()}
+            for listener in list(host.lookup_listeners):
+                if listener != self._lookups_changed:
+                    listener()
+
+    # -- exec routing ------------------------------------------------------------------------
+
+    def execute(
+        self, module: Module, method: str, args: list[Any] | dict[str, Any]
+    ) -> Coroutine[Any, Any, ExecResult]:
+        return self._execute(module, method, args)
+
+    async def _execute(
+        self, module: Module, method: str, args: list[Any] | dict[str, Any]
+    ) -> ExecResult:
+        if not self.healthy:
+            message = f"module {module.id} runs on another host and Redis cannot be reached"
+            raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, message, 503)
+        raw, code = await self.client.execute(module.id, method, args, module.config.exec_timeout)
+        return ExecResult(raw, code)
+
+    def hosts(self, module_id: str) -> bool:
+        """Whether this host holds the module's lease (runs it, or is starting it)."""
+        return module_id in self.store.local
+
+    async def describe(self) -> dict[str, Any]:
+        """The body of `GET /api/engine/v2/cluster`."""
+        nodes = []
+        infos = await self.membership.node_infos()
+        for uri, info in zip(self.membership.uris, infos, strict=True):
+            nodes.append({"uri": uri, "ready": bool(info and info.ready)})
+        return {
+            "node": self.uri,
+            "version": self.membership.version,
+            "nodes": nodes,
+            "owners": dict(self.owners),
+        }
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
