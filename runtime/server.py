@@ -56,6 +56,7 @@ class Runtime:
         self.host = ModuleHost(self.store)
         if self.cluster is not None:
             self.cluster.attach(self.host)
+            self.tap = self.cluster.relay_tap(tap)
         self.auth = Authenticator(config.auth, admin_keys)
         self.sessions: set[Session] = set()
         self.host.lookup_listeners.append(self._rebind_sessions)
@@ -128,7 +129,8 @@ class Runtime:
         ):
             return await handler(request)
         try:
-            request[PRINCIPAL_KEY] = self.auth.authenticate(request)
+            peer = await self.cluster.peer(request) if self.cluster is not None else None
+            request[PRINCIPAL_KEY] = peer or self.auth.authenticate(request)
         except AuthError as exc:
             return web.Response(
                 body=orjson.dumps({"error": str(exc)}),

@@ -112,10 +112,11 @@ class Leases:
             return lease
         return None
 
-    async def renew_all(self) -> list[str]:
-        """Renew every held lease; returns the module ids whose lease was lost."""
+    async def renew_all(self) -> tuple[list[str], list[str]]:
+        """Renew every held lease; returns the module ids whose lease was lost, and those
+        whose lease had vanished and was taken again (Redis lost it: its status is gone too)."""
         if not self.held:
-            return []
+            return [], []
         leases = list(self.held.values())
         async with self.redis.pipeline(transaction=False) as pipe:
             for lease in leases:
@@ -130,9 +131,14 @@ class Leases:
             for lease, result in zip(leases, results, strict=True)
             if int(result) == LeaseOutcome.LOST
         ]
+        retaken = [
+            lease.module_id
+            for lease, result in zip(leases, results, strict=True)
+            if int(result) == LeaseOutcome.RETAKEN
+        ]
         for module_id in lost:
             self.held.pop(module_id, None)
-        return lost
+        return lost, retaken
 
     async def release(self, module_id: str) -> None:
         """Give a lease up (only if this host still holds it)."""

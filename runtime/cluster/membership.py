@@ -29,6 +29,8 @@ from runtime.logs import get_logger
 
 #: Seconds between cheap checks of the version key.
 VERSION_POLL = 0.25
+#: Seconds the Redis commands of one membership check may take together.
+COMMAND_TIMEOUT = 3.0
 
 log = get_logger(component="cluster.membership")
 
@@ -75,6 +77,7 @@ class Membership:
         self.uri = uri
         self.ttl = ttl
         self.on_rebalance = on_rebalance
+        self.command_timeout = COMMAND_TIMEOUT
         self.node_key = ""
         self.version = ""
         self.nodes: list[str] = []  # live node keys, sorted
@@ -126,49 +129,61 @@ class Membership:
         async with self._lock:
             try:
                 await self._check()
-            except (RedisError, OSError) as exc:
+            except (RedisError, OSError, TimeoutError) as exc:
                 self.healthy = False
-                log.warning("membership check failed", error=str(exc))
+                log.warning("membership check failed", error=str(exc) or type(exc).__name__)
                 return
             self.healthy = True
 
     async def _check(self) -> None:
-        raw = await self.redis.getex(self.node_key, px=self.ttl_ms) if self.registered else None
-        if raw is None:
+        # Redis calls are bounded by `command_timeout` (asyncio.timeout, which unlike
+        # wait_for never loses a cancellation); the rebalance itself is not.
+        async with asyncio.timeout(self.command_timeout):
+            raw = None
             if self.registered:
-                log.warning("registration lost, registering again", node=self.uri)
-            await self._register()
-            info = NodeInfo(self.uri, False, self.version)
-        else:
-            info = NodeInfo.decode(raw)
-        version = _text(await self.redis.get(keys.VERSION_KEY) or b"not-set")
-        live = await self._live_nodes()
-        if self.node_key not in live:
-            await self._register()
+                raw = await self.redis.getex(self.node_key, px=self.ttl_ms)
+            if raw is None:
+                rejoining = self.registered
+                if rejoining:
+                    log.warning("registration lost, registering again", node=self.uri)
+                await self._register()
+                if rejoining:
+                    # The others lost theirs too (Redis restarted empty) or took our modules
+                    # (we were frozen): let them register again before placing anything.
+                    return
+                info = NodeInfo(self.uri, False, self.version)
+            else:
+                info = NodeInfo.decode(raw)
+            version = _text(await self.redis.get(keys.VERSION_KEY) or b"not-set")
+            live = await self._live_nodes()
+            if self.node_key not in live:
+                await self._register()
+                return
+            node_list = sorted(live)
+            changed = node_list != self.nodes or info.version != version
+            if changed:
+                self.leader = node_list[0] == self.node_key
+                self.ready = False
+                if self.leader and info.version == version:
+                    version = str(ULID())
+                    await self.redis.set(keys.VERSION_KEY, version)
+                self.nodes = node_list
+                self.uris = [live[k] for k in node_list]
+                self.version = version
+                await self.redis.set(
+                    self.node_key, NodeInfo(self.uri, False, version).encode(), px=self.ttl_ms
+                )
+            elif self.leader and self.ready and self._published_version != version:
+                await self._announce_if_ready(version)
+        if not changed:
             return
-        lookup = live
-        node_list = sorted(lookup)
-        if node_list != self.nodes or info.version != version:
-            self.leader = node_list[0] == self.node_key
-            self.ready = False
-            if self.leader and info.version == version:
-                version = str(ULID())
-                await self.redis.set(keys.VERSION_KEY, version)
-            self.nodes = node_list
-            self.uris = [lookup[k] for k in node_list]
-            self.version = version
-            await self.redis.set(
-                self.node_key, NodeInfo(self.uri, False, version).encode(), px=self.ttl_ms
-            )
-            await self.on_rebalance(list(self.uris), version)
-            if self.version == version:
-                self.ready = True
+        await self.on_rebalance(list(self.uris), version)
+        if self.version == version:
+            self.ready = True
+            async with asyncio.timeout(self.command_timeout):
                 await self.redis.set(
                     self.node_key, NodeInfo(self.uri, True, version).encode(), px=self.ttl_ms
                 )
-            return
-        if self.leader and self.ready and self._published_version != version:
-            await self._announce_if_ready(version)
 
     async def _live_nodes(self) -> dict[str, str]:
         """node key -> URI of every registered node whose key still exists.
@@ -239,8 +254,9 @@ class Membership:
 
     async def _version_moved(self) -> bool:
         try:
-            current = await self.redis.get(keys.VERSION_KEY)
-        except (RedisError, OSError):
+            async with asyncio.timeout(self.command_timeout):
+                current = await self.redis.get(keys.VERSION_KEY)
+        except (RedisError, OSError, TimeoutError):
             return False
         moved = current != self._seen_version
         self._seen_version = current

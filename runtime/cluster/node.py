@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis.asyncio as aioredis
+from aiohttp import web
 from redis.exceptions import RedisError
 
 from protocol import ErrorCode
+from runtime.auth import Principal
 from runtime.cluster import keys, rendezvous
 from runtime.cluster.client import ExecClient
+from runtime.cluster.debug import RelayTap
 from runtime.cluster.keys import text
 from runtime.cluster.leases import Leases
 from runtime.cluster.membership import Membership
@@ -37,8 +40,9 @@ from runtime.config import ClusterConfig
 from runtime.driver import Driver
 from runtime.errors import ExecFailure
 from runtime.interface import interface_of
-from runtime.logs import get_logger
+from runtime.logs import DebugTap, get_logger
 from runtime.modules import ExecResult, Module, ModuleHost
+from runtime.security import Clearance
 
 if TYPE_CHECKING:
     from runtime.status import StatusStore
@@ -56,9 +60,9 @@ class ClusterNode:
         self.config = config
         self.uri = config.node_uri.rstrip("/")
         self.ttl = config.ttl
-        self.redis = aioredis.Redis.from_url(
-            config.redis, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-        )
+        # No socket_timeout: redis-py applies it with asyncio.wait_for, which on Python 3.11
+        # can lose a cancellation; every call site bounds its calls with asyncio.timeout.
+        self.redis = aioredis.Redis.from_url(config.redis, socket_connect_timeout=REDIS_TIMEOUT)
         self.leases = Leases(self.redis, self.ttl, self.uri)
         self.hub = ChannelHub(config.redis, self._on_message, self._on_reconnect)
         self.store = RedisStatusStore(self.redis, self.leases, self.hub, self._fenced)
@@ -71,7 +75,7 @@ class ClusterNode:
         self._maintenance: asyncio.Task[None] | None = None
         self._seeded = False
         self._systems_written: dict[str, dict[str, str]] = {}
-        self._lock = asyncio.Lock()
+        self.tap: RelayTap | None = None
 
     @property
     def status_store(self) -> StatusStore:
@@ -113,8 +117,9 @@ class ClusterNode:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
-        with contextlib.suppress(RedisError, OSError):
-            await self.membership.leave()
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                await self.membership.leave()
         await self.membership.stop()
         host = self.host
         if host is not None:
@@ -124,10 +129,13 @@ class ClusterNode:
                     await host.stop_module(module)
         await self.store.flushed_or_timeout()
         for module_id in list(self.leases.held):
-            with contextlib.suppress(RedisError, OSError):
-                await self.leases.release(module_id)
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    await self.leases.release(module_id)
         for task in list(self._tasks):
             task.cancel()
+        if self.tap is not None:
+            await self.tap.close()
         await self.store.close()
         await self.hub.close()
         await self.client.close()
@@ -154,6 +162,20 @@ class ClusterNode:
             if stored:
                 self.secret = text(stored)
         return bool(self.secret) and secrets.compare_digest(presented, self.secret)
+
+    async def peer(self, request: web.Request) -> Principal | None:
+        """Another host of the cluster (bearer = the cluster secret), with Admin clearance."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        if await self.check_secret(token.strip()):
+            return Principal("cluster peer", Clearance.ADMIN)
+        return None
+
+    def relay_tap(self, local: DebugTap) -> DebugTap:
+        """The debug tap for sessions: local lines, plus those of modules run elsewhere."""
+        self.tap = RelayTap(local, self)
+        return self.tap
 
     # -- seeding Redis -----------------------------------------------------------------------
 
@@ -202,8 +224,6 @@ class ClusterNode:
         log.warning("Redis lost the cluster's data; writing it again")
         await self._load_secret()
         await self._seed()
-        for module_id in list(self.store.local):
-            self.store.republish(module_id)
 
     # -- placement ---------------------------------------------------------------------------
 
@@ -236,8 +256,9 @@ class ClusterNode:
         if host is None or module is None:
             return
         try:
-            lease = await self.leases.acquire(module_id)
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                lease = await self.leases.acquire(module_id)
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("lease request failed", module_id=module_id, error=str(exc))
             return
         if lease is None:
@@ -253,8 +274,9 @@ class ClusterNode:
             await host.hand_over(module)
         await self.store.flushed_or_timeout()
         self.store.release(module_id)
-        with contextlib.suppress(RedisError, OSError):
-            await self.leases.release(module_id)
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                await self.leases.release(module_id)
         log.info("module handed over", module_id=module_id, to=self.owners.get(module_id))
 
     def _fenced(self, module_id: str) -> None:
@@ -278,19 +300,24 @@ class ClusterNode:
         while True:
             await asyncio.sleep(interval)
             try:
-                lost = await self.leases.renew_all()
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    lost, retaken = await self.leases.renew_all()
                 for module_id in lost:
                     self._lose(module_id)
-                if not await self.redis.exists(keys.SEED_MARKER):
-                    await self.membership.check()
-                    await self._reseed()
+                for module_id in retaken:
+                    self.store.republish(module_id)
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    seeded = await self.redis.exists(keys.SEED_MARKER)
+                if not seeded:
+                    async with asyncio.timeout(REDIS_TIMEOUT * 3):
+                        await self._reseed()
                 elif self.store.dirty:
                     self.store.dirty = False
                     for module_id in list(self.store.local):
                         self.store.republish(module_id)
                 await self._take_owned()
-            except (RedisError, OSError) as exc:
-                log.warning("cluster maintenance failed", error=str(exc))
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("cluster maintenance failed", error=str(exc) or type(exc).__name__)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -314,8 +341,9 @@ class ClusterNode:
         if host is None or system is None:
             return
         try:
-            stored = await self.redis.hgetall(keys.system_key(sys_id))
-        except (RedisError, OSError):
+            async with asyncio.timeout(REDIS_TIMEOUT):
+                stored = await self.redis.hgetall(keys.system_key(sys_id))
+        except (RedisError, OSError, TimeoutError):
             return
         lookup: dict[tuple[str, int], str] = {}
         for field, value in stored.items():

@@ -27,6 +27,8 @@ from runtime.status import NULL, StatusStore, Subscriber
 
 #: Status writes sent to Redis in one pipeline at most.
 WRITE_BATCH = 256
+#: Seconds one pipeline of writes (or reads) may take.
+WRITE_TIMEOUT = 3.0
 
 log = get_logger(component="cluster.store")
 
@@ -187,7 +189,10 @@ class RedisStatusStore(StatusStore):
     async def _write(self, batch: list[_Op]) -> None:
         sent: list[str] = []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with (
+                asyncio.timeout(WRITE_TIMEOUT),
+                self.redis.pipeline(transaction=False) as pipe,
+            ):
                 for module_id, key, value in batch:
                     lease = self.leases.held.get(module_id)
                     if lease is None:
@@ -212,7 +217,7 @@ class RedisStatusStore(StatusStore):
                         )
                     sent.append(module_id)
                 results = await pipe.execute() if sent else []
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             if not self.dirty:
                 log.warning("status write failed; will write again", error=str(exc))
             self.dirty = True
@@ -294,12 +299,15 @@ class RedisStatusStore(StatusStore):
         if not targets:
             return
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with (
+                asyncio.timeout(WRITE_TIMEOUT),
+                self.redis.pipeline(transaction=False) as pipe,
+            ):
                 for module_id, key in targets:
                     pipe.hget(keys.status_key(module_id), key)
                 values = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            log.warning("status read failed", error=str(exc))
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("status read failed", error=str(exc) or type(exc).__name__)
             return
         for (module_id, key), value in zip(targets, values, strict=True):
             if module_id not in self.local and self.subscriber_count(module_id, key):

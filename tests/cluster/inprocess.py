@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.auth import generate_api_key
 from runtime.config import parse_config
+from runtime.logs import configure_logging
 from runtime.server import Runtime
 from runtime.testing import RuntimeHandle
 from tests.cluster.redis_server import free_port
@@ -50,6 +51,7 @@ async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 
 @asynccontextmanager
 async def cluster_host(config: dict[str, Any], api_key: str) -> AsyncIterator[RuntimeHandle]:
+    configure_logging("console", "warning")
     runtime = Runtime(parse_config(config, "<cluster test>"), admin_keys=[api_key])
     await runtime.start("127.0.0.1", config["server"]["port"])
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -151,3 +152,146 @@ async def test_cluster_view(trio: list[RuntimeHandle]) -> None:
     assert view["node"] == trio[2].url
     assert sorted(n["uri"] for n in view["nodes"]) == sorted(h.url for h in trio)
     assert {m: owner_handle(trio, m).url for m in view["owners"]} == view["owners"]
+
+
+def index_of(module_id: str) -> int:
+    return int(module_id.split("-")[1]) + 1
+
+
+async def test_debug_of_a_module_on_another_host(trio: list[RuntimeHandle]) -> None:
+    client_host = trio[0]
+    module_id = remote_from(trio, client_host)
+    async with client_host.client() as client:
+        reply = await client.request(
+            {"cmd": "debug", "sys": "sys-1", "mod": module_id, "index": 1, "name": "debug"}
+        )
+        assert reply["type"] == "success"
+        relay = client_host.runtime.tap
+        # the relay is connected once the owner's tap has a listener for the module
+        owner = owner_handle(trio, module_id)
+        await until(lambda: owner.runtime.tap.active(module_id) and relay.active(module_id))
+        await client.exec(
+            "sys-1", "Probe", "log_line", ["hello from afar"], index=index_of(module_id)
+        )
+        line = await client.next_debug()
+        assert line["msg"] == "hello from afar" and line["mod"] == module_id
+
+
+async def test_a_host_leaving_hands_its_modules_over(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    key = new_key()
+    journal = tmp_path / "journal.txt"
+    async with AsyncExitStack() as stack:
+        hosts = []
+        for _ in range(2):
+            config = cluster_config(redis_server.url, new_port(), MODULES, journal)
+            hosts.append(await stack.enter_async_context(cluster_host(config, key)))
+        leaving_stack = AsyncExitStack()
+        config = cluster_config(redis_server.url, new_port(), MODULES, journal)
+        leaving = await leaving_stack.enter_async_context(cluster_host(config, key))
+        everyone = [*hosts, leaving]
+        await until(lambda: all(placed(h, everyone) for h in everyone))
+        moving = [
+            m for m, mod in leaving.runtime.host.modules.items() if mod.state is ModuleState.RUNNING
+        ]
+        assert moving
+        module_id = moving[0]
+        async with hosts[0].client() as client:
+            await client.bind("sys-1", "Probe", "pid", index=index_of(module_id))
+            first = await client.next_notify()
+            await leaving_stack.aclose()  # SIGTERM-like: deregisters at once
+            await until(lambda: all(placed(h, hosts) for h in hosts), timeout=5)
+            assert (await client.next_notify())["value"] is None
+            assert (await client.next_notify())["value"] == first["value"]  # same process here
+            assert (
+                await client.exec(
+                    "sys-1", "Probe", "record", ["after-leave"], index=index_of(module_id)
+                )
+                == "after-leave"
+            )
+    assert_never_twice(journal)
+
+
+def assert_never_twice(journal: Path) -> None:
+    """No module had two instances at once: starts and stops alternate per module."""
+    running: dict[str, str] = {}
+    for line in journal.read_text().splitlines():
+        _, pid_text, module_id, event, *_ = line.split(" ")
+        if event == "start":
+            assert module_id not in running, f"{module_id} started twice: {line}"
+            running[module_id] = pid_text
+        elif event == "stop":
+            running.pop(module_id, None)
+
+
+async def test_a_lost_lease_stops_the_module_at_once(
+    trio: list[RuntimeHandle], redis: aioredis.Redis
+) -> None:
+    module_id = "mod-0"
+    owner = owner_handle(trio, module_id)
+    await redis.set(f"owner/{module_id}", "somebody else")
+    module = owner.runtime.host.modules[module_id]
+    await until(lambda: module.state is ModuleState.REMOTE)
+    assert all(h.runtime.host.modules[module_id].state is not ModuleState.RUNNING for h in trio)
+    await redis.delete(f"owner/{module_id}")  # the intruder went away: the owner takes it back
+    await until(lambda: module.state is ModuleState.RUNNING)
+
+
+async def test_lookup_change_rebinds(trio: list[RuntimeHandle], redis: aioredis.Redis) -> None:
+    handle = trio[0]
+    async with handle.client() as client:
+        await client.exec("sys-1", "Probe", "set", ["name", "two"], index=3)
+        await client.exec("sys-1", "Probe", "set", ["name", "one"], index=1)
+        await client.bind("sys-1", "Probe", "name", index=1)
+        assert (await client.next_notify())["value"] == "one"
+        await redis.hset("system/sys-1", "Probe/1", "mod-2")
+        await redis.publish("lookup-change", "sys-1")
+        assert (await client.next_notify())["value"] == "two"
+
+
+async def test_redis_restarted_empty(trio: list[RuntimeHandle], redis_server: RedisServer) -> None:
+    redis_server.kill()
+    redis_server.start()
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+
+        async def seeded() -> bool:
+            lookup = await client.hgetall("{service_core}_lookup")
+            statuses = [await client.hget(f"status/mod-{i}", "pid") for i in range(MODULES)]
+            return (
+                len(lookup) == 3
+                and await client.exists("system/sys-1", "interface/mod-0") == 2
+                and all(s is not None for s in statuses)
+            )
+
+        deadline = asyncio.get_running_loop().time() + 15
+        while not await seeded():
+            assert asyncio.get_running_loop().time() < deadline, "Redis was not seeded again"
+            await asyncio.sleep(0.05)
+        await until(lambda: all(placed(h, trio) for h in trio))
+        async with trio[0].client() as ws:
+            module_id = remote_from(trio, trio[0])
+            assert (
+                await ws.exec("sys-1", "Probe", "record", ["x"], index=index_of(module_id)) == "x"
+            )
+    finally:
+        await client.aclose()
+
+
+async def test_redis_unreachable(trio: list[RuntimeHandle], redis_server: RedisServer) -> None:
+    handle = trio[0]
+    remote = remote_from(trio, handle)
+    local = next(m for m in handle.runtime.host.modules if handle.runtime.cluster.hosts(m))
+    redis_server.kill()
+    node = handle.runtime.cluster
+    await until(lambda: not node.healthy)
+    async with handle.client() as client:
+        assert (
+            await client.exec("sys-1", "Probe", "record", ["here"], index=index_of(local)) == "here"
+        )
+        with pytest.raises(ExecError) as failure:
+            await client.exec("sys-1", "Probe", "record", ["there"], index=index_of(remote))
+        assert failure.value.error_code == 7
+    redis_server.start()
+    await until(lambda: node.healthy)

@@ -79,7 +79,7 @@ async def test_a_lease_has_one_holder(redis: aioredis.Redis) -> None:
     assert 0 < await redis.pttl("owner/mod-1") <= 5000
     await a.release("mod-1")
     assert await b.acquire("mod-1") is not None
-    assert await a.renew_all() == []
+    assert await a.renew_all() == ([], [])
 
 
 async def test_a_renewal_finds_a_lease_taken_over(redis: aioredis.Redis) -> None:
@@ -88,10 +88,10 @@ async def test_a_renewal_finds_a_lease_taken_over(redis: aioredis.Redis) -> None
     await a.acquire("mod-2")
     await redis.delete("owner/mod-1")  # expired while a was frozen...
     assert await b.acquire("mod-1") is not None  # ...and b took it
-    assert await a.renew_all() == ["mod-1"]
+    assert await a.renew_all() == (["mod-1"], [])
     assert set(a.held) == {"mod-2"}
     await redis.delete("owner/mod-2")  # expired, nobody took it (or Redis restarted empty)
-    assert await a.renew_all() == []
+    assert await a.renew_all() == ([], ["mod-2"])
     assert (await redis.get("owner/mod-2")).decode() == a.held["mod-2"].token
 
 
