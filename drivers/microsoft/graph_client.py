@@ -26,6 +26,8 @@ import structlog
 from yarl import URL
 
 from drivers.vendor_client import (
+    SYSTEM_CLOCK,
+    Clock,
     HealthMonitor,
     RetryNote,
     RetryPolicy,
@@ -68,6 +70,7 @@ class GraphClient:
         health: HealthMonitor | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         logger: Any = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.tokens = tokens
         self.limiter = limiter
@@ -77,6 +80,7 @@ class GraphClient:
         self.health = health
         self._ca_file = ca_file
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._clock = clock
         self._log = logger or structlog.get_logger("graph")
         self._session: aiohttp.ClientSession | None = None
         self.batcher: RequestBatcher | None = (
@@ -143,7 +147,7 @@ class GraphClient:
         try:
             response = await send_with_retries(
                 attempt, policy=self.retry if retries else RetryPolicy(max_retries=0),
-                idempotent=request.idempotent, on_retry=note)
+                idempotent=request.idempotent, clock=self._clock, on_retry=note)
         except (GraphConnectionError, GraphAuthError, GraphConfigError) as error:
             self._failed(str(error))
             raise
