@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .clock import SYSTEM_CLOCK, Clock
+from .errors import RateLimitExceeded
 
 __all__ = [
     "DEFAULT_CONNECTED_PROBE_INTERVAL",
@@ -131,6 +132,10 @@ class HealthMonitor:
             await self._probe()
         except asyncio.CancelledError:
             raise
+        except RateLimitExceeded as error:  # our own queue is full: says nothing of the vendor
+            self._last_evidence = self._clock.now()
+            self._log("debug", f"{self.vendor} probe not sent", reason=describe_failure(error))
+            return False
         except Exception as error:  # every failure is evidence; its text is the reason
             self.failed(describe_failure(error))
             return False

@@ -138,7 +138,8 @@ async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
         "wrong secret": ({"client_secret": "not-the-secret-4711"}, "invalid_client"),
         "closed port": ({"graph_base_url": unreachable, "login_base_url": unreachable},
                         "127.0.0.1"),
-        "missing ca_file": ({"ca_file": str(tmp_path / "no-such-ca.pem")}, "no-such-ca.pem"),
+        "missing ca_file": ({"ca_file": str(tmp_path / "no-such-ca.pem")},
+                            "calendar_config.ca_file: cannot load"),
     }[case]
     config = graph_config(emulator, calendar_config=calendar_config)
     async with run_runtime(config, log_format="json", log_level="info") as rt, \

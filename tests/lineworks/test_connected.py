@@ -4,6 +4,7 @@ recovery within 5 s; the LINE WORKS client keeps to its rate limit."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -153,3 +154,24 @@ async def test_an_idle_module_follows_the_outage_and_warns_once(
     warnings = [line for line in err.splitlines() if "[warning" in line and MOD in line]
     assert len(warnings) == 1 and "LINE WORKS unavailable" in warnings[0]
     assert "cannot reach LINE WORKS" in warnings[0]
+
+
+@pytest.mark.parametrize("case", ["wrong secret", "closed port"])
+async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
+    emulator: RunningEmulator, capfd: pytest.CaptureFixture[str], case: str,
+) -> None:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{spare.getsockname()[1]}"
+    lineworks, expected = {
+        "wrong secret": ({"client_secret": "not-the-secret-4711"}, "invalid_client"),
+        "closed port": ({"api_base_url": closed, "auth_url": closed + "/oauth2/v2.0/token"},
+                        "cannot reach the LINE WORKS token endpoint"),
+    }[case]
+    async with lineworks_runtime(emulator, {"lineworks": lineworks}) as rt, \
+            rt.client() as client:
+        await wait_status(client, "connected", False)
+    err = capfd.readouterr().err
+    warnings = [line for line in err.splitlines() if "[warning" in line and MOD in line]
+    assert warnings and "LINE WORKS unavailable" in warnings[0]
+    assert expected in warnings[0] and "not-the-secret-4711" not in err

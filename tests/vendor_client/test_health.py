@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from drivers.vendor_client import Health, HealthMonitor, HealthTimings, ManualClock
+from drivers.vendor_client import (
+    Health,
+    HealthMonitor,
+    HealthTimings,
+    ManualClock,
+    RateLimitExceeded,
+)
 
 
 class Recorder:
@@ -126,3 +132,16 @@ def test_server_errors_count_only_in_a_row() -> None:
     monitor.server_error(503)
     assert changes == [True, False]
     assert monitor.reason == "2 server errors in a row (last HTTP 503)"
+
+
+async def test_a_probe_refused_by_our_own_rate_limiter_is_no_evidence() -> None:
+    clock = ManualClock(start=0.0)
+    changes: list[bool] = []
+
+    async def queued_out() -> None:
+        raise RateLimitExceeded("rate limit: 400 requests already queued")
+
+    monitor = HealthMonitor("Vendor", queued_out, changes.append, clock=clock)
+    monitor.succeeded()
+    assert await monitor.probe_once() is False
+    assert changes == [True] and monitor.connected
