@@ -29,6 +29,7 @@ from .errors import RateLimitExceeded
 __all__ = [
     "DEFAULT_CONNECTED_PROBE_INTERVAL",
     "DEFAULT_PROBE_INTERVAL",
+    "DEFAULT_PROBE_TIMEOUT",
     "SERVER_ERRORS_BEFORE_DOWN",
     "Health",
     "HealthMonitor",
@@ -40,6 +41,8 @@ __all__ = [
 DEFAULT_PROBE_INTERVAL = 5.0
 #: Seconds without evidence after which a connected driver probes.
 DEFAULT_CONNECTED_PROBE_INTERVAL = 10.0
+#: Seconds a probe may take (token request included) before it counts as a failure.
+DEFAULT_PROBE_TIMEOUT = 5.0
 #: Consecutive 5xx answers to real traffic after which the vendor counts as down.
 SERVER_ERRORS_BEFORE_DOWN = 3
 
@@ -58,6 +61,7 @@ class HealthTimings:
 
     probe_interval: float = DEFAULT_PROBE_INTERVAL
     connected_probe_interval: float = DEFAULT_CONNECTED_PROBE_INTERVAL
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     server_errors_before_down: int = SERVER_ERRORS_BEFORE_DOWN
 
 
@@ -129,9 +133,12 @@ class HealthMonitor:
     async def probe_once(self) -> bool:
         """Send one probe and record its outcome; returns whether it succeeded."""
         try:
-            await self._probe()
+            await asyncio.wait_for(self._probe(), self.timings.probe_timeout)
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            self.failed(f"no answer within {self.timings.probe_timeout:g} s")
+            return False
         except RateLimitExceeded as error:  # our own queue is full: says nothing of the vendor
             self._last_evidence = self._clock.now()
             self._log("debug", f"{self.vendor} probe not sent", reason=describe_failure(error))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from .health import DEFAULT_CONNECTED_PROBE_INTERVAL, DEFAULT_PROBE_INTERVAL, HealthTimings
+from .health import (
+    DEFAULT_CONNECTED_PROBE_INTERVAL,
+    DEFAULT_PROBE_INTERVAL,
+    DEFAULT_PROBE_TIMEOUT,
+    HealthTimings,
+)
 from .retry import RetryPolicy
 
 __all__ = ["DEFAULT_PROBE_TIMEOUT", "DEFAULT_REQUEST_TIMEOUT", "ClientSettings"]
 
 #: Seconds one HTTP request may take.
 DEFAULT_REQUEST_TIMEOUT = 30.0
-#: Seconds a reachability probe may take before it counts as a failure.
-DEFAULT_PROBE_TIMEOUT = 5.0
 
 
 class ClientSettings(BaseModel):
@@ -45,7 +48,8 @@ class ClientSettings(BaseModel):
     def health_timings(self) -> HealthTimings:
         """The probe timings as the health monitor takes them."""
         return HealthTimings(probe_interval=self.probe_interval,
-                             connected_probe_interval=self.connected_probe_interval)
+                             connected_probe_interval=self.connected_probe_interval,
+                             probe_timeout=self.probe_timeout)
 
     def retry_policy(self) -> RetryPolicy:
         """The retry bounds as the retry loop takes them."""

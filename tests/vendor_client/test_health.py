@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from drivers.vendor_client import (
@@ -40,9 +41,13 @@ class Vendor:
             raise ConnectionResetError("connection reset by peer")
 
 
-async def settle() -> None:
-    for _ in range(5):
+async def until(condition: Callable[[], bool], rounds: int = 200) -> None:
+    """Let the event loop run until ``condition`` holds (no wall-clock waiting)."""
+    for _ in range(rounds):
+        if condition():
+            return
         await asyncio.sleep(0)
+    raise AssertionError("condition never held")
 
 
 async def test_probe_at_start_then_only_when_evidence_is_due() -> None:
@@ -58,23 +63,22 @@ async def test_probe_at_start_then_only_when_evidence_is_due() -> None:
         assert clock.next_deadline == 10.0  # idle and connected: probe after 10 s
         clock.advance(4.0)
         monitor.succeeded()  # real traffic is evidence too: the probe moves back
-        await settle()
         clock.advance_to(10.0)
-        await settle()
-        assert vendor.probes == [0.0] and clock.next_deadline == 14.0
+        await until(lambda: clock.next_deadline == 14.0)
+        assert vendor.probes == [0.0] and clock.sleepers == 1
         vendor.up = False
         clock.advance_to(14.0)
-        await settle()
+        await until(lambda: len(changes) == 2 and clock.sleepers == 1)
         assert vendor.probes == [0.0, 14.0] and changes == [True, False]
         assert monitor.state is Health.DISCONNECTED
         assert monitor.reason == "connection reset by peer"
         assert clock.next_deadline == 19.0  # disconnected: every 5 s
         clock.advance_to(19.0)
-        await settle()
+        await until(lambda: clock.next_deadline == 24.0)
         assert changes == [True, False] and vendor.probes[-1] == 19.0
         vendor.up = True
         clock.advance_to(24.0)
-        await settle()
+        await until(lambda: len(changes) == 3)
         assert changes == [True, False, True] and vendor.probes[-1] == 24.0
     finally:
         runner.cancel()
@@ -114,8 +118,8 @@ async def test_a_failure_of_traffic_wakes_the_monitor_to_probe_within_the_short_
         assert clock.next_deadline == 30.0
         clock.advance(1.0)
         monitor.failed("reset during a request")
-        await settle()
-        assert clock.next_deadline == 3.0  # not 30: a recovery is looked for every 2 s
+        await until(lambda: clock.next_deadline == 3.0)  # not 30: recovery is looked for
+        assert clock.sleepers == 1
     finally:
         runner.cancel()
 
@@ -145,3 +149,16 @@ async def test_a_probe_refused_by_our_own_rate_limiter_is_no_evidence() -> None:
     monitor.succeeded()
     assert await monitor.probe_once() is False
     assert changes == [True] and monitor.connected
+
+
+async def test_a_probe_without_an_answer_fails_after_the_probe_timeout() -> None:
+    changes: list[bool] = []
+    hanging = asyncio.Event()
+
+    async def blackhole() -> None:
+        await hanging.wait()
+
+    monitor = HealthMonitor("Vendor", blackhole, changes.append,
+                            timings=HealthTimings(probe_timeout=0.01))
+    assert await monitor.probe_once() is False
+    assert changes == [False] and monitor.reason == "no answer within 0.01 s"
