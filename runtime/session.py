@@ -2,15 +2,25 @@
 
 Replies and notifies go through a bounded queue drained by one writer task. A client that stops
 reading is cut off (close code 1008, reason logged) once the queue holds `MAX_PENDING_FRAMES`
-frames or `MAX_PENDING_BYTES` bytes, so a stuck client never grows memory without bound.
+frames or `MAX_PENDING_BYTES` bytes, or when the whole process holds more than its output budget
+and this connection holds the most, so a stuck client never grows memory without bound.
+
+A session is OPEN, then CLOSING, then CLOSED (as websockets' `State`). Leaving OPEN, whatever
+the cause (the client's close, a reset, a cut-off, a failed write, server shutdown), runs one
+teardown that releases every binding, debug stream and counter at once; the writer never waits
+once the session has left OPEN. Execs still running go on to their end: their replies are dropped
+and they count against their credential until they end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
+import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -29,7 +39,14 @@ from protocol import (
 )
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
+from runtime.limits import (
+    MAX_BINDINGS_PER_CONNECTION,
+    SHUTTING_DOWN,
+    ExecTracker,
+    OutputBudget,
+)
 from runtime.logs import DebugTap, get_logger
+from runtime.metrics import SUCCESS, RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
 from runtime.security import Clearance
 
@@ -39,7 +56,7 @@ MAX_PENDING_FRAMES = 4096
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 #: Commands one connection may have running at once; more get error_code 7.
 MAX_CONCURRENT_EXECS = 512
-#: Seconds a cut-off client gets to take the close frame before its transport is aborted.
+#: Seconds a closing connection gets to take its last frames and the close frame.
 CLOSE_TIMEOUT = 1.0
 
 _PONG = b"pong"
@@ -47,6 +64,29 @@ _session_ids = itertools.count(1)
 log = get_logger(component="session")
 
 BindingKey = tuple[str, str, int, str]
+
+
+class SessionState(enum.Enum):
+    """Where a connection is in its life."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+OPEN = SessionState.OPEN
+
+
+@dataclass(slots=True, eq=False)
+class Hub:
+    """What every session of one runtime shares."""
+
+    host: ModuleHost
+    tap: DebugTap
+    execs: ExecTracker
+    output: OutputBudget
+    metrics: RuntimeMetrics
+    released: Callable[[Session], None]
 
 
 class Binding:
@@ -68,16 +108,25 @@ class Session:
     """A control connection."""
 
     __slots__ = (
+        "_closer",
         "_pending_bytes",
         "_queue",
         "_tasks",
         "_wakeup",
+        "_writer",
         "bindings",
-        "closed",
+        "close_code",
+        "credential",
         "debug_streams",
+        "execs",
         "host",
+        "hub",
         "id",
+        "opened_at",
+        "output",
         "principal",
+        "state",
+        "stats",
         "tap",
         "transport",
         "ws",
@@ -87,29 +136,47 @@ class Session:
         self,
         ws: web.WebSocketResponse,
         principal: Principal,
-        host: ModuleHost,
-        tap: DebugTap,
+        hub: Hub,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.id = next(_session_ids)
         self.ws = ws
         self.transport = transport
         self.principal = principal
-        self.host = host
-        self.tap = tap
+        self.credential = principal.name
+        self.hub = hub
+        self.host = hub.host
+        self.tap = hub.tap
+        self.execs = hub.execs
+        self.output = hub.output
+        self.stats = hub.metrics.execs
+        self.state = OPEN
+        self.close_code: int | None = None
+        self.opened_at = time.monotonic()
         self.bindings: dict[BindingKey, Binding] = {}
         self.debug_streams: dict[tuple[str, str, int], tuple[str, Any]] = {}
-        self.closed = False
         self._queue: deque[bytes] = deque()
         self._pending_bytes = 0
         self._wakeup = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[None], Request] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has left OPEN (it takes no more frames)."""
+        return self.state is not OPEN
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes queued for the writer."""
+        return self._pending_bytes
 
     # -- outbound --------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> None:
         """Queue a frame for the writer; cut the client off when it has stopped reading."""
-        if self.closed:
+        if self.state is not OPEN:
             return
         queue = self._queue
         if len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
@@ -117,46 +184,61 @@ class Session:
                 f"client is not reading: {len(queue)} frames, {self._pending_bytes} bytes pending"
             )
             return
+        size = len(frame)
         queue.append(frame)
-        self._pending_bytes += len(frame)
+        self._pending_bytes += size
+        output = self.output
+        output.pending += size
+        if output.pending > output.limit:
+            output.overflow()
         if len(queue) == 1:
             self._wakeup.set()
 
     def cut_off(self, reason: str) -> None:
         """Close the connection with 1008 and drop everything pending."""
-        if self.closed:
+        if self.state is not OPEN:
             return
         log.warning("closing slow connection", session=self.id, reason=reason)
-        self.close()
-        self._queue.clear()
-        self._pending_bytes = 0
-        task = asyncio.get_running_loop().create_task(self._close_slow())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.hub.metrics.slow_client_cutoffs.inc()
+        self._release(1008, drop_output=True)
+        closing = self._close_socket(1008, b"too many pending messages")
+        self._closer = asyncio.get_running_loop().create_task(closing)
 
-    async def _close_slow(self) -> None:
-        """Try a 1008 close; a client that does not even take that loses its transport."""
+    async def _close_socket(self, code: int, message: bytes) -> None:
+        """Send a close frame; a client that does not take it in time loses its socket."""
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
-                await self.ws.close(code=1008, message=b"too many pending messages")
+                await self.ws.close(code=code, message=message)
         except TimeoutError:
             if self.transport is not None:
                 self.transport.abort()
 
+    def start_writer(self) -> asyncio.Task[None]:
+        """Start the task that writes queued frames."""
+        self._writer = asyncio.get_running_loop().create_task(self.run_writer())
+        return self._writer
+
     async def run_writer(self) -> None:
-        """Write queued frames until the session closes."""
-        queue, ws = self._queue, self.ws
+        """Write queued frames while the session is open (and what is left when it shuts down)."""
+        queue, ws, wakeup = self._queue, self.ws, self._wakeup
         try:
-            while not self.closed:
+            while True:
                 while queue:
                     frame = queue.popleft()
-                    self._pending_bytes -= len(frame)
+                    size = len(frame)
+                    self._pending_bytes -= size
+                    self.output.pending -= size
                     await ws.send_frame(frame, WSMsgType.TEXT)
-                self._wakeup.clear()
-                if not queue:
-                    await self._wakeup.wait()
-        except (ConnectionError, RuntimeError):
-            self.closed = True
+                if self.state is not OPEN:
+                    return
+                wakeup.clear()
+                await wakeup.wait()
+        except (ConnectionError, RuntimeError) as exc:
+            if self.state is OPEN:
+                log.info("write failed", session=self.id, error=type(exc).__name__)
+            self._release(None, drop_output=True)
+            if self.transport is not None:
+                self.transport.abort()
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -183,43 +265,73 @@ class Session:
 
     def _exec(self, req: Request) -> None:
         """Run a sync command inline; an async one in a task of its own."""
-        if len(self._tasks) >= MAX_CONCURRENT_EXECS:
-            msg = f"too many requests in flight on this connection (limit {MAX_CONCURRENT_EXECS})"
-            self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 503))
+        tasks = self._tasks
+        if len(tasks) >= MAX_CONCURRENT_EXECS:
+            limit = MAX_CONCURRENT_EXECS
+            self._refuse(req, f"too many requests in flight on this connection (limit {limit})")
             return
+        execs = self.execs
+        refusal = execs.refusal(self.credential)
+        if refusal is not None:
+            self._refuse(req, refusal)
+            return
+        started = time.perf_counter()
         try:
             outcome = self.host.start_exec(
                 req.sys, req.mod, req.index, req.name, req.args, self.principal.clearance
             )
         except Exception as exc:
-            self._send_failure(req, exc)
+            self._send_failure(req, exc, started)
             return
         if isinstance(outcome, ExecResult):
-            self._send_result(req, outcome)
+            self._send_result(req, outcome, started)
             return
-        task = asyncio.get_running_loop().create_task(self._await_exec(req, outcome))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = asyncio.get_running_loop().create_task(self._await_exec(req, outcome, started))
+        tasks[task] = req
+        execs.started(self.credential, task)
+        task.add_done_callback(self._exec_done)
 
-    async def _await_exec(self, req: Request, pending: Awaitable[ExecResult]) -> None:
+    def _exec_done(self, task: asyncio.Task[None]) -> None:
+        del self._tasks[task]
+        self.execs.finished(task)
+
+    async def _await_exec(
+        self, req: Request, pending: Awaitable[ExecResult], started: float
+    ) -> None:
         try:
             result = await pending
-        except Exception as exc:
-            self._send_failure(req, exc)
+        except asyncio.CancelledError:
+            if not self.execs.stopping:
+                raise
+            self._refuse(req, SHUTTING_DOWN)
             return
-        self._send_result(req, result)
+        except Exception as exc:
+            self._send_failure(req, exc, started)
+            return
+        self._send_result(req, result, started)
 
-    def _send_result(self, req: Request, result: ExecResult) -> None:
+    def _send_result(self, req: Request, result: ExecResult, started: float) -> None:
+        self.stats.record(SUCCESS, time.perf_counter() - started)
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
         self.send(encode_success(req.id, meta, result.value, result.code))
 
-    def _send_failure(self, req: Request, exc: Exception) -> None:
+    def _send_failure(self, req: Request, exc: Exception, started: float) -> None:
+        if self.execs.stopping and _being_cancelled():
+            self._refuse(req, SHUTTING_DOWN)
+            return
         if isinstance(exc, ExecFailure):
+            self.stats.failed(exc.error_code, time.perf_counter() - started)
             self.send(encode_error(req.id, exc.error_code, exc.message, exc.http_code))
             return
         log.error("exec failed unexpectedly", session=self.id, exc_info=exc)
+        self.stats.failed(ErrorCode.UNEXPECTED_FAILURE, time.perf_counter() - started)
         msg = f"failed to execute request: {exc}"
         self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 500))
+
+    def _refuse(self, req: Request, message: str) -> None:
+        """Answer an exec that may not run (a limit, or shutdown) with error_code 7."""
+        self.stats.refused()
+        self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, message, 503))
 
     def _bind(self, req: Request) -> None:
         if req.mod.startswith("_") and self.principal.clearance < Clearance.SUPPORT:
@@ -230,6 +342,10 @@ class Session:
         key: BindingKey = (req.sys, req.mod, req.index, req.name)
         if key in self.bindings:
             self.send(encode_success(req.id, meta))
+            return
+        if len(self.bindings) >= MAX_BINDINGS_PER_CONNECTION:
+            msg = f"too many bindings on this connection (limit {MAX_BINDINGS_PER_CONNECTION})"
+            self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 503))
             return
         binding = Binding(self, req.id, key, meta)
         self.bindings[key] = binding
@@ -291,10 +407,15 @@ class Session:
     # -- teardown --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Drop every binding and debug stream; stop the writer."""
-        if self.closed:
+        """Leave OPEN: release everything and drop the output (the connection has ended)."""
+        self._release(None, drop_output=True)
+
+    def _release(self, code: int | None, *, drop_output: bool) -> None:
+        """The one teardown: bindings, debug streams and counters go at once; runs once."""
+        if self.state is not OPEN:
             return
-        self.closed = True
+        self.state = SessionState.CLOSING
+        self.close_code = code
         store = self.host.store
         for binding in self.bindings.values():
             if binding.module_id is not None:
@@ -303,4 +424,46 @@ class Session:
         for module_id, listener in self.debug_streams.values():
             self.tap.remove(module_id, listener)
         self.debug_streams.clear()
+        if drop_output:
+            self._queue.clear()
+            self.output.pending -= self._pending_bytes
+            self._pending_bytes = 0
         self._wakeup.set()
+        self.hub.released(self)
+
+    def abandon_execs(self) -> None:
+        """Answer every exec of this connection still running with "server shutting down"."""
+        for task, req in self._tasks.items():
+            if not task.done():
+                self._refuse(req, SHUTTING_DOWN)
+
+    async def shutdown(self, code: int = 1001, message: bytes = b"server shutting down") -> None:
+        """Server shutdown: release, write what is queued (bounded), then close with `code`."""
+        if self.state is not OPEN:
+            return
+        self._release(code, drop_output=False)
+        writer = self._writer
+        if writer is not None and not writer.done():
+            done, _ = await asyncio.wait([writer], timeout=CLOSE_TIMEOUT)
+            if not done:
+                writer.cancel()
+        await self._close_socket(code, message)
+
+    async def finish(self) -> None:
+        """The connection is over: stop the writer (bounded) and enter CLOSED."""
+        self.close()
+        for task in (self._writer, self._closer):
+            if task is not None and not task.done():
+                done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+                if not done:
+                    task.cancel()
+        if self._pending_bytes:
+            self._queue.clear()
+            self.output.pending -= self._pending_bytes
+            self._pending_bytes = 0
+        self.state = SessionState.CLOSED
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
