@@ -109,6 +109,7 @@ class Session:
 
     __slots__ = (
         "_closer",
+        "_ended",
         "_pending_bytes",
         "_queue",
         "_tasks",
@@ -161,6 +162,7 @@ class Session:
         self._tasks: dict[asyncio.Task[None], Request] = {}
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._ended = asyncio.Event()
 
     @property
     def closed(self) -> bool:
@@ -462,6 +464,11 @@ class Session:
             self.output.pending -= self._pending_bytes
             self._pending_bytes = 0
         self.state = SessionState.CLOSED
+        self._ended.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over and its writer has stopped (state CLOSED)."""
+        await self._ended.wait()
 
 
 def _being_cancelled() -> bool:
