@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 #: structlog method names -> PlaceOS severity names.
 PLACEOS_LEVELS = {
@@ -154,18 +155,31 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
 
 
 class _StructlogHandler(logging.Handler):
-    """stdlib records (aiohttp's) as one structured line each; a traceback becomes its summary."""
+    """stdlib records (aiohttp's) as structlog lines.
+
+    A malformed HTTP request is one info line naming the problem (its first line only: the
+    rest quotes the raw request, which may hold a credential); other errors keep their traceback.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
-        fields: dict[str, Any] = {"component": record.name}
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            fields["error"] = type(exc).__name__
-            fields["detail"] = " ".join(str(exc).split())[:200]
-        method = record.levelname.lower() if record.levelno < logging.CRITICAL else "critical"
-        getattr(structlog.get_logger(), method, structlog.get_logger().error)(
-            record.getMessage(), **fields
-        )
+        logger = structlog.get_logger(component=record.name)
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            problem = (exc.message or "").split("\n", 1)[0].strip()
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            logger.info("malformed http request", status=exc.code, problem=problem, peer=peer)
+            return
+        method = _METHOD_OF_LEVEL.get(record.levelno, "error")
+        getattr(logger, method)(record.getMessage(), exc_info=record.exc_info or None)
+
+
+_METHOD_OF_LEVEL = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "critical",
+}
 
 
 @contextmanager
