@@ -28,13 +28,14 @@ SHUTTING_DOWN = "server shutting down"
 class ExecTracker:
     """Async execs in flight: per credential, in total, and the tasks running them."""
 
-    __slots__ = ("_idle", "by_credential", "limit", "stopping", "tasks")
+    __slots__ = ("_grace_ended", "_idle", "by_credential", "limit", "stopping", "tasks")
 
     def __init__(self, limit: int = MAX_EXECS_PER_CREDENTIAL) -> None:
         self.limit = limit
         self.by_credential: dict[str, int] = {}
         self.tasks: dict[asyncio.Task[object], str] = {}
         self.stopping = False
+        self._grace_ended = False
         self._idle: asyncio.Event | None = None
 
     @property
@@ -76,15 +77,21 @@ class ExecTracker:
         Returns whether they all ended in time.
         """
         self.stopping = True
-        if not self.tasks:
-            return True
+        if not self.tasks or self._grace_ended:
+            return not self.tasks
         self._idle = asyncio.Event()
         try:
             async with asyncio.timeout(grace):
                 await self._idle.wait()
         except TimeoutError:
-            return False
-        return True
+            pass
+        return not self.tasks
+
+    def end_grace(self) -> None:
+        """Stop waiting for running execs now (a second shutdown signal)."""
+        self._grace_ended = True
+        if self._idle is not None:
+            self._idle.set()
 
     async def cancel_all(self, wait: float) -> None:
         """Cancel every exec still running and wait up to `wait` seconds for them to reply."""

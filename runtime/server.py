@@ -119,6 +119,13 @@ class Runtime:
         """Start every module, then listen; returns the base URL."""
         self.state = RuntimeState.STARTING
         self.watchdog.start()
+        try:
+            return await self._start(host, port)
+        except BaseException:
+            self.watchdog.stop()
+            raise
+
+    async def _start(self, host: str | None, port: int | None) -> str:
         await self.host.apply(self.config)
         self._runner = web.AppRunner(
             self.app,

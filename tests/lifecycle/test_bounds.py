@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from runtime import session as session_module
+from runtime import streams as streams_module
 from runtime.limits import MAX_BINDINGS_PER_CONNECTION, MAX_EXECS_PER_CREDENTIAL
 from runtime.session import SessionState
 from runtime.testing import ExecError, RuntimeHandle, TestClient
@@ -23,7 +23,7 @@ def test_documented_defaults() -> None:
 async def test_bindings_per_connection_are_bounded(
     rt: RuntimeHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session_module, "MAX_BINDINGS_PER_CONNECTION", 5)
+    monkeypatch.setattr(streams_module, "MAX_BINDINGS_PER_CONNECTION", 5)
     async with rt.client() as client:
         for n in range(5):
             await client.bind("sys-1", "Worker", f"k{n}")

@@ -27,9 +27,11 @@ GRACE = 1.0
 SHORT, LONG = 0.2, 60.0
 
 
-async def _start_server(tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
+async def _start_server(
+    tmp_path: Path, grace: float = GRACE
+) -> tuple[asyncio.subprocess.Process, str]:
     marker = tmp_path / "unloaded.txt"
-    config = lifecycle_config(shutdown_grace=GRACE, log_format="json", log_level="info")
+    config = lifecycle_config(shutdown_grace=grace, log_format="json", log_level="info")
     for module in config["modules"].values():
         module["settings"] = {"unload_marker": str(marker)}
     path = tmp_path / "config.yaml"
@@ -133,6 +135,35 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
     assert sorted(unloaded) == ["mod-v", "mod-w"]
     closed = [line for line in log_lines if line.get("event") == "connection closed"]
     assert [line["code"] for line in closed] == [1001, 1001]
+
+
+async def test_a_second_signal_ends_the_grace(tmp_path: Path) -> None:
+    process, ws_url = await _start_server(tmp_path, grace=120)
+    assert process.stderr is not None
+    try:
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY}) as ws:
+            request = {"id": 1, "cmd": "exec", "sys": "sys-1", "mod": "Worker", "name": "slow"}
+            await ws.send(orjson.dumps({**request, "args": [LONG]}).decode())
+            await ws.send("ping")
+            assert await ws.recv() == "pong"
+            process.send_signal(signal.SIGTERM)
+            while True:  # the first signal has been taken once the server says so
+                line = await asyncio.wait_for(process.stderr.readline(), 10)
+                assert line, "server exited"
+                if b"a second signal ends the grace" in line:
+                    break
+            process.send_signal(signal.SIGTERM)
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert (reply["id"], reply["error_code"], reply["msg"]) == (
+                1,
+                7,
+                "server shutting down",
+            )
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_stop_answers_rest_execs_and_reports_not_ready() -> None:
