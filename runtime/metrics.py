@@ -32,22 +32,25 @@ _REFUSED = ErrorCode.UNEXPECTED_FAILURE.wire_name
 class ExecStats:
     """Exec outcomes and durations, counted without locks."""
 
-    __slots__ = ("buckets", "outcomes", "total_seconds")
+    __slots__ = ("buckets", "outcomes", "succeeded", "total_seconds")
 
     def __init__(self) -> None:
-        self.outcomes: dict[str, int] = {SUCCESS: 0} | {code.wire_name: 0 for code in ErrorCode}
+        self.succeeded = 0
+        self.outcomes: dict[str, int] = {code.wire_name: 0 for code in ErrorCode}
         self.buckets = [0] * (len(EXEC_BUCKETS) + 1)
         self.total_seconds = 0.0
 
-    def record(self, outcome: str, seconds: float) -> None:
-        """Count one exec that ended with `outcome` after `seconds`."""
-        self.outcomes[outcome] += 1
+    def success(self, seconds: float) -> None:
+        """Count one exec answered with its result after `seconds`."""
+        self.succeeded += 1
         self.buckets[bisect_left(EXEC_BUCKETS, seconds)] += 1
         self.total_seconds += seconds
 
     def failed(self, code: ErrorCode, seconds: float) -> None:
-        """Count one exec answered with an error reply."""
-        self.record(code.wire_name, seconds)
+        """Count one exec answered with an error reply after `seconds`."""
+        self.outcomes[code.wire_name] += 1
+        self.buckets[bisect_left(EXEC_BUCKETS, seconds)] += 1
+        self.total_seconds += seconds
 
     def refused(self) -> None:
         """Count one exec refused before it ran (a limit, or shutdown)."""
@@ -57,6 +60,7 @@ class ExecStats:
         total = CounterMetricFamily(
             f"{PREFIX}_execs", "Execs answered, by outcome", labels=["outcome"]
         )
+        total.add_metric([SUCCESS], self.succeeded)
         for outcome, count in self.outcomes.items():
             total.add_metric([outcome], count)
         yield total

@@ -25,7 +25,7 @@ from runtime.health import HealthRoutes
 from runtime.interface import RUNTIME_VERSION
 from runtime.limits import SHUTTING_DOWN, ExecTracker, OutputBudget
 from runtime.logs import DebugTap, get_logger
-from runtime.metrics import SUCCESS, RuntimeMetrics
+from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
 from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import CLOSE_TIMEOUT, Hub, Session
@@ -246,7 +246,7 @@ class Runtime:
             raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, SHUTTING_DOWN, 503) from None
         finally:
             execs.finished(task)
-        stats.record(SUCCESS, time.perf_counter() - started)
+        stats.success(time.perf_counter() - started)
         return result
 
     # -- HTTP --------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -43,7 +44,7 @@ from runtime.limits import (
     OutputBudget,
 )
 from runtime.logs import DebugTap, get_logger
-from runtime.metrics import SUCCESS, RuntimeMetrics
+from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
 from runtime.streams import Binding, BindingKey, Streams
 
@@ -253,11 +254,10 @@ class Session(Streams):
             self._refuse(req, f"too many requests in flight on this connection (limit {limit})")
             return
         execs = self.execs
-        refusal = execs.refusal(self.credential)
-        if refusal is not None:
-            self._refuse(req, refusal)
+        if execs.stopping or execs.by_credential.get(self.credential, 0) >= execs.limit:
+            self._refuse(req, execs.refusal(self.credential) or "")
             return
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             outcome = self.host.start_exec(
                 req.sys, req.mod, req.index, req.name, req.args, self.principal.clearance
@@ -293,7 +293,7 @@ class Session(Streams):
         self._send_result(req, result, started)
 
     def _send_result(self, req: Request, result: ExecResult, started: float) -> None:
-        self.stats.record(SUCCESS, time.perf_counter() - started)
+        self.stats.success(perf_counter() - started)
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
         self.send(encode_success(req.id, meta, result.value, result.code))
 
@@ -302,11 +302,11 @@ class Session(Streams):
             self._refuse(req, SHUTTING_DOWN)
             return
         if isinstance(exc, ExecFailure):
-            self.stats.failed(exc.error_code, time.perf_counter() - started)
+            self.stats.failed(exc.error_code, perf_counter() - started)
             self.send(encode_error(req.id, exc.error_code, exc.message, exc.http_code))
             return
         log.error("exec failed unexpectedly", session=self.id, exc_info=exc)
-        self.stats.failed(ErrorCode.UNEXPECTED_FAILURE, time.perf_counter() - started)
+        self.stats.failed(ErrorCode.UNEXPECTED_FAILURE, perf_counter() - started)
         msg = f"failed to execute request: {exc}"
         self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 500))
 

@@ -101,3 +101,20 @@ async def test_cut_off_then_resumed_reading_ends_the_writer(
     driver.gate.set()
     await asyncio.wait_for(asyncio.wait(running), 10)
     assert gauges(rt) == baseline
+
+
+async def test_failed_write_releases_everything(rt: RuntimeHandle) -> None:
+    baseline = gauges(rt)
+    async with rt.client() as client:
+        await client.bind("sys-1", "Worker", "a")
+        await client.request({"cmd": "debug", "sys": "sys-1", "mod": "mod-w", "name": "x"})
+        session = only_session(rt)
+
+        async def broken_pipe(*_args: object) -> None:
+            raise ConnectionResetError("peer went away")
+
+        session.ws.send_frame = broken_pipe  # type: ignore[method-assign]
+        rt.driver("mod-w")["a"] = 1  # the notify's write fails
+        await asyncio.wait_for(session.wait_closed(), 10)
+        assert held(rt) == (0, 0)
+        assert gauges(rt) == baseline
