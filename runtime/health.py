@@ -9,6 +9,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from runtime.auth import AuthError
+from runtime.rest import PRINCIPAL_KEY
 
 if TYPE_CHECKING:
     from runtime.server import Runtime
@@ -48,7 +49,7 @@ class HealthRoutes:
         runtime = self.runtime
         if not runtime.config.server.public_metrics:
             try:
-                runtime.auth.authenticate(request)
+                request[PRINCIPAL_KEY] = runtime.auth.authenticate(request)
             except AuthError as exc:
                 runtime.auth_failed(request, str(exc))
                 return _json({"error": str(exc)}, 401)

@@ -342,16 +342,22 @@ class Session(Streams):
                 self._refuse(req, SHUTTING_DOWN)
 
     async def shutdown(self, code: int = 1001, message: bytes = b"server shutting down") -> None:
-        """Server shutdown: release, write what is queued (bounded), then close with `code`."""
+        """Server shutdown: release, write what is queued, close with `code`; all within
+        `CLOSE_TIMEOUT`, after which the socket is aborted."""
         if self.state is not OPEN:
             return
         self._release(code, drop_output=False)
         writer = self._writer
-        if writer is not None and not writer.done():
-            done, _ = await asyncio.wait([writer], timeout=CLOSE_TIMEOUT)
-            if not done:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                if writer is not None:
+                    await asyncio.wait([writer])
+                await self.ws.close(code=code, message=message)
+        except TimeoutError:
+            if writer is not None:
                 writer.cancel()
-        await self._close_socket(code, message)
+            if self.transport is not None:
+                self.transport.abort()
 
     async def finish(self) -> None:
         """The connection is over: stop the writer (bounded) and enter CLOSED."""
