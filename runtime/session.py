@@ -143,7 +143,7 @@ class Session(Streams):
         self._tasks: dict[asyncio.Task[None], Request] = {}
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
-        self._ended = asyncio.Event()
+        self._ended: asyncio.Future[None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -372,11 +372,16 @@ class Session(Streams):
             self.output.pending -= self._pending_bytes
             self._pending_bytes = 0
         self.state = SessionState.CLOSED
-        self._ended.set()
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
 
     async def wait_closed(self) -> None:
         """Wait until the connection is over and its writer has stopped (state CLOSED)."""
-        await self._ended.wait()
+        if self.state is SessionState.CLOSED:
+            return
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._ended)
 
 
 def _being_cancelled() -> bool:
