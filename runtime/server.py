@@ -112,7 +112,8 @@ class Runtime:
         """How many modules are in each state."""
         counts: dict[str, int] = {}
         for module in self.host.modules.values():
-            counts[module.state] = counts.get(module.state, 0) + 1
+            state = str(getattr(module.state, "value", module.state))
+            counts[state] = counts.get(state, 0) + 1
         return counts
 
     async def start(self, host: str | None = None, port: int | None = None) -> str:

@@ -51,3 +51,10 @@ class Worker(Driver):
         if marker:
             with Path(marker).open("a", encoding="utf-8") as file:
                 file.write(f"{self.module_id}\n")
+
+
+class SlowStarter(Driver):
+    """An `on_load` that blocks the loop."""
+
+    def on_load(self) -> None:
+        time.sleep(0.4)

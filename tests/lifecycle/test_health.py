@@ -93,3 +93,19 @@ async def test_metric_names_and_values(rt: RuntimeHandle) -> None:
     assert during[count] - before[count] == 3
     inf_bucket = ("placeos_runtime_exec_seconds_bucket", (("le", "+Inf"),))
     assert during[inf_bucket] == during[count]
+
+
+async def test_each_runtime_has_its_own_registry() -> None:
+    from prometheus_client import REGISTRY
+
+    async with (
+        run_runtime(lifecycle_config()) as one,
+        run_runtime(lifecycle_config()) as two,
+        one.client() as client,
+    ):
+        await client.exec("sys-1", "Worker", "slow", [0])
+        success = {"outcome": "success"}
+        assert one.runtime.metrics.value("placeos_runtime_execs_total", **success) == 1
+        assert two.runtime.metrics.value("placeos_runtime_execs_total", **success) == 0
+        assert two.runtime.metrics.value("placeos_runtime_connections") == 0
+    assert REGISTRY.get_sample_value("placeos_runtime_connections") is None

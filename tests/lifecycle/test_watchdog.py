@@ -75,3 +75,17 @@ async def test_a_calm_loop_reports_nothing(rt: RuntimeHandle) -> None:
         for _ in range(20):
             await client.exec("sys-1", "Worker", "slow", [0.01])
     assert not [r for r in reports if r.get("module_id") in ("mod-w", "mod-v")]
+
+
+async def test_blocking_hook_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    config = lifecycle_config()
+    config["modules"]["mod-s"] = {"driver": "tests.lifecycle.drivers:SlowStarter"}
+    async with run_runtime(config, log_format="json") as rt:
+        await rt.rest("GET", "/healthz")  # start-up, and the beat after it, are over
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    hooks = [
+        line
+        for line in lines
+        if line["event"] == "event loop blocked" and line.get("kind") == "hook"
+    ]
+    assert [(line["module_id"], line["hook"]) for line in hooks] == [("mod-s", "on_load")]
