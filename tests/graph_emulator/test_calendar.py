@@ -258,3 +258,11 @@ async def test_send_mail(graph: Graph) -> None:
     message["message"]["toRecipients"] = []
     status, body, _ = await graph.call("POST", f"/v1.0/users/{sender}/sendMail", json=message)
     assert (status, body["error"]["code"]) == (400, "ErrorInvalidRecipients")
+    message["message"]["toRecipients"] = [{"emailAddress": {"address": "a@northwind.example"}}]
+    status, _, _ = await graph.call("POST", f"/v1.0/users/{sender}/sendMail", json={
+        "Message": message["message"], "SaveToSentItems": False})
+    assert status == 202, "parameter names are case-insensitive"
+    assert graph.state.sent_mail[-1]["saveToSentItems"] is False
+    for bad in ({**message, "urgent": True}, {**message, "saveToSentItems": "no"}):
+        status, body, _ = await graph.call("POST", f"/v1.0/users/{sender}/sendMail", json=bad)
+        assert (status, body["error"]["code"]) == (400, "BadRequest")
