@@ -155,6 +155,8 @@ async def test_calendars_and_calendar_view(sdk: Sdk) -> None:
                   if e.response_status and e.response_status.response == ResponseType.None_]
     organized = [e for e in view.value if e.is_organizer]
     assert organized, "the service account organizes seeded meetings"
+    assert all(e.response_status and e.response_status.response == ResponseType.Organizer
+               and e.response_status.time == NEVER for e in organized)
     assert all(e.response_status and e.response_status.time == NEVER for e in unanswered)
 
 
