@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures import lineworks_emulator
+from fixtures.lineworks_emulator.rate_limits import OperationLimits
 from tests.lineworks_emulator.client import TOKEN_PATH, LineWorks, lineworks_client
 
 HARUTO = "haruto.sato@works.example"
@@ -88,3 +89,19 @@ async def test_injected_faults_keep_their_headers(works: LineWorks) -> None:
     throttled = await works.call("GET", EVENTS, params=RANGE)
     assert (throttled.status, throttled.headers["rateLimit-reset"],
             throttled.headers["rateLimit-remaining"]) == (429, "0.5", "0")
+
+
+def test_operation_window_opens_with_its_first_call_and_lasts_a_minute() -> None:
+    now = [100.0]
+    limits = OperationLimits(limit=2, clock=lambda: now[0])
+    first = limits.record("GET /a")
+    assert (first.used, first.exceeded, first.headers()["rateLimit-reset"]) == (1, False, "60")
+    now[0] += 59.2
+    second = limits.record("GET /a")
+    assert (second.headers()["rateLimit-reset"], second.headers()["rateLimit-remaining"]) == (
+        "1", "0")
+    assert limits.record("GET /a").exceeded
+    assert not limits.record("POST /a").exceeded
+    now[0] += 0.8
+    fresh = limits.record("GET /a")
+    assert (fresh.used, fresh.headers()["rateLimit-reset"]) == (1, "60")
