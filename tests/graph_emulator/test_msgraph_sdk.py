@@ -29,6 +29,12 @@ from msgraph.generated.models.user_collection_response import UserCollectionResp
 from msgraph.generated.users.item.calendar.calendar_view.calendar_view_request_builder import (
     CalendarViewRequestBuilder,
 )
+from msgraph.generated.users.item.events.item.cancel.cancel_post_request_body import (
+    CancelPostRequestBody,
+)
+from msgraph.generated.users.item.events.item.decline.decline_post_request_body import (
+    DeclinePostRequestBody,
+)
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import (
     SendMailPostRequestBody,
 )
@@ -197,6 +203,50 @@ async def test_create_get_and_delete_event(sdk: Sdk, graph: Graph) -> None:
         await mailbox.events.by_event_id(created.id).get()
     assert missing.value.response_status_code == 404
     assert missing.value.error is not None and missing.value.error.code == "ErrorItemNotFound"
+
+
+async def test_decline_and_cancel_with_the_sdk_bodies(sdk: Sdk, graph: Graph) -> None:
+    day = date.today() + timedelta(days=21)
+    maya = address("maya.patel")
+
+    def meeting(subject: str) -> Event:
+        return Event(subject=subject,
+                     start=DateTimeTimeZone(date_time=f"{day.isoformat()}T09:00:00",
+                                            time_zone="UTC"),
+                     end=DateTimeTimeZone(date_time=f"{day.isoformat()}T10:00:00",
+                                          time_zone="UTC"),
+                     attendees=[Attendee(email_address=EmailAddress(address=maya),
+                                         type=AttendeeType.Required)])
+
+    organizer = sdk.client.users.by_user_id(SERVICE)
+    declined = await organizer.events.post(meeting("Declined via SDK"))
+    cancelled = await organizer.events.post(meeting("Cancelled via SDK"))
+    assert declined is not None and declined.id and cancelled is not None and cancelled.id
+    start = datetime.combine(day, time(0, 0), tzinfo=UTC)
+    query = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters(
+        start_date_time=start.isoformat(), end_date_time=(start + timedelta(days=1)).isoformat())
+    view = await sdk.client.users.by_user_id(maya).calendar.calendar_view.get(
+        RequestConfiguration(query_parameters=query))
+    assert view is not None and view.value is not None
+    invitation = next(e for e in view.value if e.subject == "Declined via SDK")
+    assert invitation.id and invitation.is_organizer is False
+    await sdk.client.users.by_user_id(maya).events.by_event_id(invitation.id).decline.post(
+        DeclinePostRequestBody(comment="Away that day", send_response=False))
+    seen = await organizer.events.by_event_id(declined.id).get()
+    assert seen is not None and seen.attendees and seen.attendees[0].status is not None
+    assert seen.attendees[0].status.response == ResponseType.None_, \
+        "SendResponse false: the organizer hears nothing"
+    await organizer.events.by_event_id(cancelled.id).cancel.post(
+        CancelPostRequestBody(comment="Room closed"))
+    view = await sdk.client.users.by_user_id(maya).calendar.calendar_view.get(
+        RequestConfiguration(query_parameters=query))
+    assert view is not None and view.value is not None
+    assert [(e.subject, e.is_cancelled) for e in view.value] == [
+        ("Canceled: Cancelled via SDK", True)]
+    bodies = [e["body"] for e in await _api_log(graph)
+              if e["path"].endswith(("/decline", "/cancel"))]
+    assert bodies == [{"Comment": "Away that day", "SendResponse": False},
+                      {"Comment": "Room closed"}]
 
 
 async def test_send_mail(sdk: Sdk, graph: Graph) -> None:
