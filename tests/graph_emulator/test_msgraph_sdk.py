@@ -29,6 +29,9 @@ from msgraph.generated.models.user_collection_response import UserCollectionResp
 from msgraph.generated.users.item.calendar.calendar_view.calendar_view_request_builder import (
     CalendarViewRequestBuilder,
 )
+from msgraph.generated.users.item.calendars.item.events.events_request_builder import (
+    EventsRequestBuilder,
+)
 from msgraph.generated.users.item.events.item.cancel.cancel_post_request_body import (
     CancelPostRequestBody,
 )
@@ -164,6 +167,42 @@ async def test_calendars_and_calendar_view(sdk: Sdk) -> None:
     assert all(e.response_status and e.response_status.response == ResponseType.Organizer
                and e.response_status.time == NEVER for e in organized)
     assert all(e.response_status and e.response_status.time == NEVER for e in unanswered)
+
+
+async def test_calendar_by_id_its_events_and_nested_group_links(sdk: Sdk, graph: Graph) -> None:
+    mailbox = sdk.client.users.by_user_id(SERVICE)
+    default = await mailbox.calendar.get()
+    assert default is not None and default.id and default.is_default_calendar is True
+    same = await mailbox.calendars.by_calendar_id(default.id).get()
+    assert same is not None and same.name == default.name
+    query = EventsRequestBuilder.EventsRequestBuilderGetQueryParameters(
+        select=["subject", "start", "isOrganizer"], top=5)
+    events = await mailbox.calendars.by_calendar_id(default.id).events.get(
+        RequestConfiguration(query_parameters=query))
+    assert events is not None and events.value and len(events.value) <= 5
+    assert all(e.id and e.subject is not None and e.body is None for e in events.value)
+    collected: list[Event] = []
+
+    def collect(event: Event) -> bool:
+        collected.append(event)
+        return True
+
+    await PageIterator(events, sdk.adapter).iterate(collect)
+    box = graph.state.mailboxes[SERVICE.lower()]
+    assert len(collected) == len([e for e in box.events.values()
+                                  if e.calendar_id == default.id])
+    all_staff = _group_id(graph, "All Staff")
+    nested = await sdk.client.groups.by_group_id(all_staff).transitive_members.graph_user.get(
+        RequestConfiguration(query_parameters=GraphUserRequestBuilder
+                             .GraphUserRequestBuilderGetQueryParameters(top=999)))
+    assert nested is not None and nested.value is not None
+    expected = {m["id"] for m in graph.state.transitive_members(all_staff)
+                if m["id"] in graph.state.users}
+    assert {u.id for u in nested.value} == expected
+    platform = _group_id(graph, "Platform Team")
+    parents = await sdk.client.groups.by_group_id(platform).member_of.graph_group.get()
+    assert parents is not None and parents.value is not None
+    assert {g.id for g in parents.value} == {g["id"] for g in graph.state.direct_groups(platform)}
 
 
 async def test_create_get_and_delete_event(sdk: Sdk, graph: Graph) -> None:
