@@ -62,6 +62,16 @@ def test_until_forms_and_exdates_are_read_in_the_series_zone() -> None:
         assert [s.day for s in series.starts_between(first, first + 10 * day)] == [7, 9], exdate
 
 
+def test_rdates_in_any_form_add_occurrences() -> None:
+    first = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
+    for rdate in ("RDATE:20261209T100000", "RDATE;TZID=Europe/London:20261209T010000",
+                  "RDATE:20261209T010000Z", "RDATE;VALUE=DATE:20261209"):
+        series = Series(["RRULE:FREQ=WEEKLY;COUNT=2", rdate], first)
+        starts = series.starts_between(first, first + timedelta(days=30))
+        assert [s.strftime("%d %H:%M") for s in starts] == ["07 10:00", "09 10:00",
+                                                            "14 10:00"], rdate
+
+
 def test_overlap_and_unbounded_series() -> None:
     first = datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
     series = Series(["RRULE:FREQ=WEEKLY;BYDAY=MO"], first, timedelta(hours=2))
@@ -76,7 +86,9 @@ def test_overlap_and_unbounded_series() -> None:
 @pytest.mark.parametrize("lines", [
     ["RRULE:FREQ=SOMETIMES"], ["RRULE:FREQ=DAILY;BYDAY=XX"], ["EXDATE:20261208T010000Z"],
     ["DTSTART:20261207T100000", "RRULE:FREQ=DAILY"], ["RRULE FREQ=DAILY"],
-    ["RRULE:FREQ=DAILY;COUNT=x"],
+    ["RRULE:FREQ=DAILY;COUNT=x"], ["RRULE:FREQ=DAILY", "RDATE;VALUE=PERIOD:20261209T100000/PT1H"],
+    ["RRULE:FREQ=DAILY", "EXDATE;TZID=Mars/Base:20261208T100000"],
+    ["RRULE:FREQ=DAILY", "EXDATE:2026-12-08"],
 ])
 def test_invalid_recurrence_is_refused(lines: list[str]) -> None:
     with pytest.raises(ValueError):
