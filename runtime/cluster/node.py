@@ -88,8 +88,8 @@ class ClusterNode:
 
     @property
     def ready(self) -> bool:
-        """Registered, Redis reachable, and placed on the current version."""
-        return self.membership.registered and self.membership.healthy and self.membership.ready
+        """Registered, with Redis answering."""
+        return self.membership.registered and self.membership.healthy
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -111,16 +111,34 @@ class ClusterNode:
         loop = asyncio.get_running_loop()
         self._maintenance = loop.create_task(self._maintain())
 
-    async def stop(self) -> None:
-        """Leave: deregister at once, stop local modules, release their leases."""
+    async def leave(self) -> None:
+        """Deregister at once (modules keep running until `stop`)."""
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+            self._maintenance = None
+            self._spawn(self._renew_while_leaving())
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(REDIS_TIMEOUT):
                 await self.membership.leave()
         await self.membership.stop()
+
+    async def _renew_while_leaving(self) -> None:
+        """Keep the leases of modules still running here until `stop` hands them over."""
+        while True:
+            await asyncio.sleep(max(self.ttl / 3, 0.1))
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    lost, _ = await self.leases.renew_all()
+                for module_id in lost:
+                    self._lose(module_id)
+
+    async def stop(self) -> None:
+        """Leave, stop local modules, release their leases (the others start them)."""
+        await self.leave()
+        for task in list(self._tasks):
+            task.cancel()
         host = self.host
         if host is not None:
             for module_id in list(self.store.local):
