@@ -16,7 +16,7 @@ from runtime.testing import ExecError, RuntimeHandle
 from tests.cluster.inprocess import cluster_config, cluster_host, new_key, new_port, until
 from tests.cluster.redis_server import RedisServer
 
-MODULES = 6
+MODULES = 9
 
 
 @pytest.fixture
@@ -128,8 +128,8 @@ async def test_a_misrouted_exec_is_refused_with_421(trio: list[RuntimeHandle]) -
 
 
 async def test_the_command_route_wants_the_secret(trio: list[RuntimeHandle]) -> None:
-    handle = trio[0]
-    module_id = next(m for m in handle.runtime.host.modules if handle.runtime.cluster.hosts(m))
+    handle = next(h for h in trio if h.runtime.cluster.store.local)
+    module_id = sorted(handle.runtime.cluster.store.local)[0]
     body = {"__exec__": "set", "set": ["k", 1]}
     path = f"/api/core/v1/command/{module_id}/execute"
     status, _ = await handle.rest(
@@ -182,26 +182,21 @@ async def test_a_host_leaving_hands_its_modules_over(
 ) -> None:
     key = new_key()
     journal = tmp_path / "journal.txt"
-    async with AsyncExitStack() as stack:
+    stacks = [AsyncExitStack() for _ in range(3)]
+    try:
         hosts = []
-        for _ in range(2):
+        for stack in stacks:
             config = cluster_config(redis_server.url, new_port(), MODULES, journal)
             hosts.append(await stack.enter_async_context(cluster_host(config, key)))
-        leaving_stack = AsyncExitStack()
-        config = cluster_config(redis_server.url, new_port(), MODULES, journal)
-        leaving = await leaving_stack.enter_async_context(cluster_host(config, key))
-        everyone = [*hosts, leaving]
-        await until(lambda: all(placed(h, everyone) for h in everyone))
-        moving = [
-            m for m, mod in leaving.runtime.host.modules.items() if mod.state is ModuleState.RUNNING
-        ]
-        assert moving
-        module_id = moving[0]
-        async with hosts[0].client() as client:
+        await until(lambda: all(placed(h, hosts) for h in hosts))
+        leaving = next(h for h in hosts if h.runtime.cluster.store.local)
+        staying = [h for h in hosts if h is not leaving]
+        module_id = sorted(leaving.runtime.cluster.store.local)[0]
+        async with staying[0].client() as client:
             await client.bind("sys-1", "Probe", "pid", index=index_of(module_id))
             first = await client.next_notify()
-            await leaving_stack.aclose()  # SIGTERM-like: deregisters at once
-            await until(lambda: all(placed(h, hosts) for h in hosts), timeout=5)
+            await stacks[hosts.index(leaving)].aclose()  # SIGTERM-like: deregisters at once
+            await until(lambda: all(placed(h, staying) for h in staying), timeout=5)
             assert (await client.next_notify())["value"] is None
             assert (await client.next_notify())["value"] == first["value"]  # same process here
             assert (
@@ -210,6 +205,9 @@ async def test_a_host_leaving_hands_its_modules_over(
                 )
                 == "after-leave"
             )
+    finally:
+        for stack in stacks:
+            await stack.aclose()
     assert_never_twice(journal)
 
 
@@ -280,9 +278,9 @@ async def test_redis_restarted_empty(trio: list[RuntimeHandle], redis_server: Re
 
 
 async def test_redis_unreachable(trio: list[RuntimeHandle], redis_server: RedisServer) -> None:
-    handle = trio[0]
+    handle = next(h for h in trio if h.runtime.cluster.store.local)
     remote = remote_from(trio, handle)
-    local = next(m for m in handle.runtime.host.modules if handle.runtime.cluster.hosts(m))
+    local = sorted(handle.runtime.cluster.store.local)[0]
     redis_server.kill()
     node = handle.runtime.cluster
     await until(lambda: not node.healthy)
