@@ -33,7 +33,7 @@ from runtime.cluster.client import ExecClient
 from runtime.cluster.debug import RelayTap
 from runtime.cluster.keys import text
 from runtime.cluster.leases import Leases
-from runtime.cluster.membership import Membership
+from runtime.cluster.membership import VERSION_POLL, Membership, NodeInfo
 from runtime.cluster.pubsub import ChannelHub
 from runtime.cluster.store import RedisStatusStore
 from runtime.config import ClusterConfig
@@ -76,6 +76,7 @@ class ClusterNode:
         self._seeded = False
         self._systems_written: dict[str, dict[str, str]] = {}
         self.tap: RelayTap | None = None
+        self._handing_over: set[str] = set()
 
     @property
     def status_store(self) -> StatusStore:
@@ -123,6 +124,26 @@ class ClusterNode:
             async with asyncio.timeout(REDIS_TIMEOUT):
                 await self.membership.leave()
         await self.membership.stop()
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self.ttl):
+                await self._others_rebalanced()
+
+    async def _others_rebalanced(self) -> None:
+        """Wait until every remaining node placed modules on the version our leave set, so
+        none of them routes a new exec here any more."""
+        version = await self.redis.get(keys.VERSION_KEY)
+        while True:
+            lookup = await self.redis.hgetall(keys.LOOKUP_KEY)
+            others = sorted(k for k in lookup if text(k) != self.membership.node_key)
+            infos = await self.redis.mget(others) if others else []
+            current = await self.redis.get(keys.VERSION_KEY)
+            if current != version:
+                version = current  # the leader moved it on: wait for that one
+                continue
+            wanted = text(version or b"")
+            if all(raw is None or NodeInfo.decode(raw).version == wanted for raw in infos):
+                return
+            await asyncio.sleep(VERSION_POLL)
 
     async def _renew_while_leaving(self) -> None:
         """Keep the leases of modules still running here until `stop` hands them over."""
@@ -140,6 +161,7 @@ class ClusterNode:
         for task in list(self._tasks):
             task.cancel()
         host = self.host
+        self._handing_over.update(self.store.local)  # execs arriving now get 421
         if host is not None:
             for module_id in list(self.store.local):
                 module = host.modules.get(module_id)
@@ -281,6 +303,7 @@ class ClusterNode:
             return
         if lease is None:
             return  # still held by its previous host: tried again on the next check
+        self._handing_over.discard(module_id)
         self.store.adopt(module_id)
         log.info("module placed here", module_id=module_id)
         await host.start_module(module)
@@ -288,10 +311,12 @@ class ClusterNode:
     async def _give_up(self, module_id: str) -> None:
         host = self.host
         module = host.modules.get(module_id) if host else None
+        self._handing_over.add(module_id)
         if host is not None and module is not None:
             await host.hand_over(module)
         await self.store.flushed_or_timeout()
         self.store.release(module_id)
+        self._handing_over.discard(module_id)
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(REDIS_TIMEOUT):
                 await self.leases.release(module_id)
@@ -393,7 +418,7 @@ class ClusterNode:
 
     def hosts(self, module_id: str) -> bool:
         """Whether this host holds the module's lease (runs it, or is starting it)."""
-        return module_id in self.store.local
+        return module_id in self.store.local and module_id not in self._handing_over
 
     async def describe(self) -> dict[str, Any]:
         """The body of `GET /api/engine/v2/cluster`."""

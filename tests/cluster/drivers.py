@@ -33,6 +33,7 @@ class Probe(Driver):
             self.schedule.every(tick, self._tick)
 
     def _tick(self) -> None:
+        self["ticker"] = os.getpid()
         self["ticks"] = int(self.status.get("ticks", 0)) + 1
 
     async def on_unload(self) -> None:
