@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 
 #: Seconds a single Redis command may take before it counts as failed.
 REDIS_TIMEOUT = 2.0
+#: Seconds between attempts to take the lease of a module this host owns but another holds.
+PLACEMENT_RETRY = 0.25
 
 log = get_logger(component="cluster")
 
@@ -340,9 +342,16 @@ class ClusterNode:
     async def _maintain(self) -> None:
         """Renew leases, retry pending placements, repair Redis after it lost its data."""
         interval = max(self.ttl / 3, 0.1)
+        loop = asyncio.get_running_loop()
+        next_renewal = loop.time() + interval
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(min(PLACEMENT_RETRY, interval))
             try:
+                if loop.time() < next_renewal:
+                    if self._pending():
+                        await self._take_owned()  # a lease the previous host just let go
+                    continue
+                next_renewal = loop.time() + interval
                 async with asyncio.timeout(REDIS_TIMEOUT):
                     lost, retaken = await self.leases.renew_all()
                 for module_id in lost:
@@ -361,6 +370,12 @@ class ClusterNode:
                 await self._take_owned()
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("cluster maintenance failed", error=str(exc) or type(exc).__name__)
+
+    def _pending(self) -> bool:
+        """Whether a module this host owns is not running here yet (its lease was taken)."""
+        return any(
+            owner == self.uri and m not in self.store.local for m, owner in self.owners.items()
+        )
 
     # -- messages ----------------------------------------------------------------------------
 
