@@ -217,15 +217,17 @@ class Membership:
         self._published_version = version
         await self.redis.publish(keys.CLUSTER_VERSION_CHANNEL, version)
 
-    async def node_infos(self) -> list[NodeInfo | None]:
-        """The registration of every live node, in `nodes` order (None when it vanished)."""
-        if not self.nodes:
-            return []
+    async def node_infos(self) -> tuple[list[str], list[NodeInfo | None]]:
+        """The live nodes' URIs and registrations (None when one vanished), taken together."""
+        nodes, uris = list(self.nodes), list(self.uris)
+        if not nodes:
+            return uris, []
         try:
-            raws = await self.redis.mget(self.nodes)
-        except (RedisError, OSError):
-            return [None] * len(self.nodes)
-        return [None if raw is None else NodeInfo.decode(raw) for raw in raws]
+            async with asyncio.timeout(self.command_timeout):
+                raws = await self.redis.mget(nodes)
+        except (RedisError, OSError, TimeoutError):
+            return uris, [None] * len(nodes)
+        return uris, [None if raw is None else NodeInfo.decode(raw) for raw in raws]
 
     # -- background --------------------------------------------------------------------------
 

@@ -305,6 +305,11 @@ class ClusterNode:
             return
         if lease is None:
             return  # still held by its previous host: tried again on the next check
+        if self.owners.get(module_id) != self.uri:  # a rebalance moved it meanwhile
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(REDIS_TIMEOUT):
+                    await self.leases.release(module_id)
+            return
         self._handing_over.discard(module_id)
         self.store.adopt(module_id)
         log.info("module placed here", module_id=module_id)
@@ -367,6 +372,12 @@ class ClusterNode:
                     self.store.dirty = False
                     for module_id in list(self.store.local):
                         self.store.republish(module_id)
+                misplaced = [
+                    m
+                    for m in self.store.local
+                    if self.owners.get(m) != self.uri and m not in self._handing_over
+                ]
+                await asyncio.gather(*(self._give_up(m) for m in misplaced))
                 await self._take_owned()
             except (RedisError, OSError, TimeoutError) as exc:
                 log.warning("cluster maintenance failed", error=str(exc) or type(exc).__name__)
@@ -438,8 +449,8 @@ class ClusterNode:
     async def describe(self) -> dict[str, Any]:
         """The body of `GET /api/engine/v2/cluster`."""
         nodes = []
-        infos = await self.membership.node_infos()
-        for uri, info in zip(self.membership.uris, infos, strict=True):
+        uris, infos = await self.membership.node_infos()
+        for uri, info in zip(uris, infos, strict=True):
             nodes.append({"uri": uri, "ready": bool(info and info.ready)})
         return {
             "node": self.uri,

@@ -70,7 +70,7 @@ class Cluster:
             return False
         try:
             views = [await h.view() for h in alive]
-        except (OSError, AssertionError):
+        except (OSError, AssertionError, ValueError):  # a host still starting or restarting
             return False
         return all(
             sorted(n["uri"] for n in v["nodes"]) == sorted(uris) and v["owners"] == owners
@@ -312,9 +312,17 @@ async def test_redis_killed_and_restarted_empty(cluster: Cluster) -> None:
     await cluster.redis.aclose()
     cluster.redis = aioredis.Redis.from_url(cluster.redis_server.url)
     await eventually(lambda: cluster.settled(cluster.hosts), timeout=TTL * 4 + 10)
-    assert len(await cluster.redis.hgetall("system/sys-1")) == MODULES
-    for i in range(MODULES):
-        assert await cluster.redis.hget(f"status/mod-{i}", "pid") is not None
+
+    async def seeded_again() -> bool:
+        redis = cluster.redis
+        statuses = [await redis.hget(f"status/mod-{i}", "pid") for i in range(MODULES)]
+        return (
+            len(await redis.hgetall("system/sys-1")) == MODULES
+            and await redis.exists(*(f"interface/mod-{i}" for i in range(MODULES))) == MODULES
+            and all(pid is not None for pid in statuses)
+        )
+
+    await eventually(seeded_again)
     owner = await a_host_with_modules(cluster)
     module_id = await pick(cluster, owner)
     client_host = next(h for h in cluster.hosts if h is not owner)
