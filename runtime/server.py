@@ -141,7 +141,6 @@ class Runtime:
         await ws.prepare(request)
         session = Session(ws, principal, self.host, self.tap, request.transport)
         self.sessions.add(session)
-        writer = asyncio.get_running_loop().create_task(session.run_writer())
         log.info("connection opened", session=session.id, caller=principal.name)
         try:
             async for message in ws:
@@ -152,6 +151,5 @@ class Runtime:
         finally:
             session.close()
             self.sessions.discard(session)
-            await writer
             log.info("connection closed", session=session.id, code=ws.close_code)
         return ws
