@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import multiprocessing
 import os
 import platform
@@ -109,6 +110,51 @@ async def runtime_server() -> AsyncIterator[Any]:
 
     async with run_runtime(BENCH_CONFIG, log_level="error") as handle:
         yield handle
+
+
+# -- a minimal WebSocket client (RFC 6455) -----------------------------------------------------
+
+
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked client frame (RFC 6455 5.3)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x80 | opcode, 0x80 | size])
+    elif size < 65536:
+        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        header = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
+    key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+    masked = (int.from_bytes(payload, "big") ^ key).to_bytes(size, "big")
+    return header + mask + masked
+
+
+def upgrade_request(host: str, path: str, headers: dict[str, str]) -> bytes:
+    """The HTTP request that opens a WebSocket at `path`."""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        + "\r\n"
+    ).encode()
+
+
+def parse_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """Take every complete (unmasked, server) frame off the front of `buffer`."""
+    frames: list[tuple[int, bytes]] = []
+    while len(buffer) >= 2:
+        opcode, size, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+        if size == 126:
+            size, start = int.from_bytes(buffer[2:4], "big"), 4
+        elif size == 127:
+            size, start = int.from_bytes(buffer[2:10], "big"), 10
+        if len(buffer) < start + size:
+            break
+        frames.append((opcode, bytes(buffer[start : start + size])))
+        del buffer[: start + size]
+    return frames
 
 
 # -- the client process -------------------------------------------------------------------------

@@ -25,6 +25,13 @@ class BenchDisplay(Driver):
         self["power"] = state
         return state
 
+    async def echo(self, token: str) -> str:
+        return token
+
+    async def echo_io(self, token: str) -> str:
+        await asyncio.sleep(0)
+        return token
+
     def set_keys(self, value: int, keys: int) -> int:
         """Set `key0` .. `key<keys-1>` to `value` (the fan-out benchmark's change)."""
         for number in range(keys):

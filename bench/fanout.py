@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import os
 import statistics
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +29,7 @@ from _common import (
     ClientProcess,
     CpuMeter,
     add_loop_option,
+    client_frame,
     now_ns,
     print_environment,
     print_header,
@@ -40,6 +39,7 @@ from _common import (
     run_main,
     run_on_loop,
     runtime_server,
+    upgrade_request,
     verdict,
 )
 from aiohttp import WSMsgType, web
@@ -111,31 +111,13 @@ class RawBroadcaster:
 # here, which would hide the servers' difference behind the client's own work.)
 
 
-def _client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """A masked client frame (RFC 6455 5.3)."""
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        header = bytes([0x80 | opcode, 0x80 | size])
-    else:
-        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
-    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    return header + mask + masked
-
-
 class LightClient(asyncio.Protocol):
     """One connection: upgrade, send the binds, then hand each notify's value to `on_text`."""
 
     def __init__(self, host: str, path: str, headers: dict[str, str], keys: int) -> None:
         self.keys = keys
         self.unbound = keys
-        self.request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
-            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-            + "\r\n"
-        ).encode()
+        self.request = upgrade_request(host, path, headers)
         self.buffer = bytearray()
         self.upgraded = False
         self.bound: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -166,7 +148,7 @@ class LightClient(asyncio.Protocol):
             self.upgraded = True
             assert self.transport is not None
             self.transport.write(
-                b"".join(_client_frame(bind_text(n).encode()) for n in range(self.keys))
+                b"".join(client_frame(bind_text(n).encode()) for n in range(self.keys))
             )
         while len(buffer) >= 2:
             opcode, size, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
@@ -181,7 +163,7 @@ class LightClient(asyncio.Protocol):
             if opcode == 0x1:
                 self._text(payload)
             elif opcode == 0x9 and self.transport is not None:
-                self.transport.write(_client_frame(payload, 0xA))
+                self.transport.write(client_frame(payload, 0xA))
 
     def _text(self, payload: bytes) -> None:
         if payload == b"pong":
@@ -200,7 +182,7 @@ class LightClient(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
-            self.transport.write(_client_frame(b"\x03\xe8", 0x8))
+            self.transport.write(client_frame(b"\x03\xe8", 0x8))
             self.transport.close()
 
 
