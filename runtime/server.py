@@ -151,5 +151,7 @@ class Runtime:
         finally:
             session.close()
             self.sessions.discard(session)
+            if session.writer is not None:
+                await session.writer
             log.info("connection closed", session=session.id, code=ws.close_code)
         return ws

@@ -1,22 +1,25 @@
 """One object per WebSocket connection: its bindings, debug streams and outbound frames.
 
-Replies and notifies are written straight to the connection's transport, framed here (unmasked
-text frames, RFC 6455): the first frame at once, and whatever else is sent in the same turn of
-the event loop gathered into a single write at the end of that turn, so a burst of pipelined
-replies or of notifies costs one system call, and no task is woken per frame. A client that stops
-reading is cut off (close code 1008, reason logged) once `MAX_PENDING_FRAMES` frames or
-`MAX_PENDING_BYTES` bytes wait for it (in the transport's buffer and the current burst), so a
-stuck client never grows memory without bound.
+Outbound frames take one of two paths. While a client keeps up (nothing queued, nothing being
+written, the transport's buffer empty), a frame is framed here (an unmasked text frame, RFC 6455)
+and written straight to the transport; whatever else is sent in the same turn of the event loop
+is gathered and written with one write at the end of that turn, so a burst of pipelined replies
+or of notifies costs one system call and wakes no task. Otherwise frames go through a bounded
+queue drained by a writer task (started the first time it is needed) with aiohttp's flow control.
+A client that stops reading is cut off (close code 1008, reason logged) once the queue holds
+`MAX_PENDING_FRAMES` frames or `MAX_PENDING_BYTES` bytes, so a stuck client never grows memory
+without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from protocol import (
     Command,
@@ -74,12 +77,13 @@ class Session:
     """A control connection."""
 
     __slots__ = (
-        "_backlog_frames",
         "_burst",
         "_loop",
         "_pending_bytes",
         "_queue",
         "_tasks",
+        "_wakeup",
+        "_writing",
         "bindings",
         "closed",
         "debug_streams",
@@ -88,6 +92,7 @@ class Session:
         "principal",
         "tap",
         "transport",
+        "writer",
         "ws",
     )
 
@@ -109,73 +114,71 @@ class Session:
         self.debug_streams: dict[tuple[str, str, int], tuple[str, Any]] = {}
         self.closed = False
         self._loop = asyncio.get_running_loop()
-        #: Frames sent since the first of this turn was written; written at the turn's end.
-        self._queue: list[bytes] = []
+        self._queue: deque[bytes] | None = None  # made when first needed (memory per idle client)
         self._pending_bytes = 0
-        #: A frame was written this turn and the end-of-turn flush is scheduled.
+        #: A frame went straight out this turn; the rest of the turn's frames wait in the queue.
         self._burst = False
-        #: Frames written since the transport's buffer was last seen empty.
-        self._backlog_frames = 0
+        #: The writer task holds frames it has taken from the queue.
+        self._writing = False
+        self._wakeup: asyncio.Event | None = None
+        self.writer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- outbound --------------------------------------------------------------------------
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes sent to this client that it has not taken yet."""
-        transport = self.transport
-        buffered = 0 if transport is None else transport.get_write_buffer_size()
-        return buffered + self._pending_bytes
 
     def send(self, frame: bytes) -> None:
         """Send a frame; cut the client off when it has stopped reading."""
         if self.closed:
             return
-        if self._burst:
-            queue = self._queue
-            queue.append(frame)
-            self._pending_bytes += len(frame)
-            if (
-                len(queue) + self._backlog_frames > MAX_PENDING_FRAMES
-                or self._pending_bytes > MAX_PENDING_BYTES
-            ):
-                self._check_backlog()
+        queue = self._queue
+        if not queue and not self._burst and self._keeping_up():
+            self.transport.write(text_frame_header(len(frame)) + frame)  # type: ignore[union-attr]
+            self._burst = True
+            self._loop.call_soon(self._end_burst)
             return
-        transport = self.transport
-        if transport is None or transport.is_closing() or self.ws.closed:
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
+            self.cut_off(
+                f"client is not reading: {len(queue)} frames, {self._pending_bytes} bytes pending"
+            )
             return
-        if transport.get_write_buffer_size():
-            if not self._check_backlog():
-                return
-        else:
-            self._backlog_frames = 0
-        transport.write(text_frame_header(len(frame)) + frame)
-        self._backlog_frames += 1
-        self._burst = True
-        self._loop.call_soon(self._flush)
+        queue.append(frame)
+        self._pending_bytes += len(frame)
+        if len(queue) == 1 and not self._burst:
+            self._wake_writer()
 
-    def _flush(self) -> None:
-        """End of the turn: write the frames gathered since the first one, in one write."""
+    def _keeping_up(self) -> bool:
+        """Whether a frame may go straight to the transport: nothing is waiting before it."""
+        transport = self.transport
+        return (
+            not self._writing
+            and transport is not None
+            and not transport.get_write_buffer_size()
+            and not transport.is_closing()
+            and not self.ws.closed
+        )
+
+    def _end_burst(self) -> None:
+        """End of the turn: write the frames queued behind the first one, with one write."""
         self._burst = False
         queue = self._queue
-        if not queue:
+        if not queue or self.closed:
             return
-        self._queue = []
-        self._pending_bytes = 0
-        transport = self.transport
-        if self.closed or transport is None or transport.is_closing() or self.ws.closed:
-            return
-        transport.write(text_frames(queue))
-        self._backlog_frames += len(queue)
+        if self._keeping_up():
+            self.transport.write(text_frames(list(queue)))  # type: ignore[union-attr]
+            queue.clear()
+            self._pending_bytes = 0
+        else:
+            self._wake_writer()
 
-    def _check_backlog(self) -> bool:
-        """Cut the client off when too much waits for it; False when it was cut off."""
-        frames = self._backlog_frames + len(self._queue)
-        pending = self.pending_bytes
-        if frames <= MAX_PENDING_FRAMES and pending <= MAX_PENDING_BYTES:
-            return True
-        self.cut_off(f"client is not reading: {frames} frames, {pending} bytes pending")
-        return False
+    def _wake_writer(self) -> None:
+        if self.writer is None:
+            self._wakeup = asyncio.Event()
+            self.writer = self._loop.create_task(self.run_writer())
+        else:
+            assert self._wakeup is not None
+            self._wakeup.set()
 
     def cut_off(self, reason: str) -> None:
         """Close the connection with 1008 and drop everything pending."""
@@ -183,7 +186,8 @@ class Session:
             return
         log.warning("closing slow connection", session=self.id, reason=reason)
         self.close()
-        self._queue = []
+        if self._queue:
+            self._queue.clear()
         self._pending_bytes = 0
         task = asyncio.get_running_loop().create_task(self._close_slow())
         self._tasks.add(task)
@@ -197,6 +201,27 @@ class Session:
         except TimeoutError:
             if self.transport is not None:
                 self.transport.abort()
+
+    async def run_writer(self) -> None:
+        """Write queued frames until the session closes (the slow path, see the module doc)."""
+        queue, ws, wakeup = self._queue, self.ws, self._wakeup
+        assert queue is not None and wakeup is not None
+        try:
+            while not self.closed:
+                if queue:
+                    self._writing = True
+                    while queue:
+                        frame = queue.popleft()
+                        self._pending_bytes -= len(frame)
+                        await ws.send_frame(frame, WSMsgType.TEXT)
+                    self._writing = False
+                wakeup.clear()
+                if not queue:
+                    await wakeup.wait()
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+        finally:
+            self._writing = False
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -346,3 +371,5 @@ class Session:
         for module_id, listener in self.debug_streams.values():
             self.tap.remove(module_id, listener)
         self.debug_streams.clear()
+        if self._wakeup is not None:
+            self._wakeup.set()
