@@ -154,3 +154,53 @@ async def test_pipelined_sync_and_async_execs_each_get_one_reply(rt: RuntimeHand
         assert (reply["type"], reply["value"]) == ("success", expected)
     sync_ids = [reply["id"] for reply in replies if reply["id"] % 2]
     assert sync_ids == sorted(sync_ids), "sync replies keep the order of their requests"
+
+
+def _read_text_frames(sock: Any, count: int) -> list[bytes]:
+    """Read `count` server text frames from a blocking socket (skipping the bind reply)."""
+    buffer = bytearray()
+    frames: list[bytes] = []
+    while len(frames) < count:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed early"
+        buffer += chunk
+        while len(buffer) >= 2:
+            size, start = buffer[1] & 0x7F, 2
+            if size == 126:
+                size, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif size == 127:
+                size, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + size:
+                break
+            frames.append(bytes(buffer[start : start + size]))
+            del buffer[: start + size]
+    return frames
+
+
+async def test_a_client_that_falls_behind_and_catches_up_gets_every_frame_in_order(
+    rt: RuntimeHandle,
+) -> None:
+    from tests.runtime.test_limits import _masked_text_frame, _open_silent_websocket
+
+    host, port = rt.url.removeprefix("http://").split(":")
+    sock = await asyncio.to_thread(_open_silent_websocket, host, int(port), rt.api_key)
+    try:
+        bind = b'{"id":1,"cmd":"bind","sys":"sys-1","mod":"Display","name":"seq"}'
+        sock.sendall(_masked_text_frame(bind))
+        assert orjson.loads((await asyncio.to_thread(_read_text_frames, sock, 1))[0])["id"] == 1
+        driver = rt.driver("mod-1")
+        filler = "x" * 40_000
+        for number in range(300):  # 12 MB while the client reads nothing: the queue fills
+            driver["seq"] = [number, filler]
+            if number % 10 == 0:
+                await asyncio.sleep(0)
+        (session,) = rt.runtime.sessions
+        assert session.writer is not None, "the queue and its writer took over"
+        reading = asyncio.create_task(asyncio.to_thread(_read_text_frames, sock, 300))
+        frames = await reading
+        driver["seq"] = [300, "caught up"]
+        frames += await asyncio.to_thread(_read_text_frames, sock, 1)
+    finally:
+        sock.close()
+    values = [orjson.loads(frame)["value"][0] for frame in frames]
+    assert values == list(range(301))
