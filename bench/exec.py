@@ -47,6 +47,8 @@ MAX_MSG = 4 * 1024 * 1024
 LATENCY_WARMUP_REQUESTS = 300
 LATENCY_MAX_SAMPLES = 20_000
 DRAIN_TIMEOUT = 10.0
+#: The runtime's keep-alive text frame (every 80 s), which is no reply.
+UNSOLICITED_PONG = "pong"
 
 
 #: The driver method each command shape calls (bench/bench_driver.py).
@@ -120,6 +122,8 @@ async def _pipeline(
         message = await ws.receive()
         if message.type is not WSMsgType.TEXT:
             raise ConnectionError(f"connection ended with {outstanding} replies outstanding")
+        if message.data == UNSOLICITED_PONG:
+            continue
         outstanding -= 1
         window.total += 1
         if orjson.loads(message.data)["type"] != "success":
@@ -183,6 +187,8 @@ async def _latency(job: dict[str, Any]) -> dict[str, Any]:
             sent = time.perf_counter_ns()
             await ws.send_str(text)
             message = await ws.receive()
+            while message.type is WSMsgType.TEXT and message.data == UNSOLICITED_PONG:
+                message = await ws.receive()
             took = time.perf_counter_ns() - sent
             if message.type is not WSMsgType.TEXT or orjson.loads(message.data)["id"] != number:
                 raise ConnectionError(f"unexpected reply to request {number}: {message.data!r}")

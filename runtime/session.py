@@ -1,15 +1,10 @@
 """One object per WebSocket connection: its bindings, debug streams and outbound frames.
 
-Outbound frames take one of two paths. While a client keeps up (nothing queued, nothing being
-written, the transport's buffer empty), a frame is framed here (an unmasked text frame, RFC 6455)
-and written straight to the transport; whatever else is sent in the same turn of the event loop
-is queued and written with one write at the end of that turn, so a burst of pipelined replies or
-of notifies costs one system call and wakes no task. Otherwise frames wait in a bounded queue
-drained by a writer task (started the first time it is needed) with aiohttp's flow control. A
-client that stops reading is cut off (close code 1008, reason logged) once the queue holds
-`MAX_PENDING_FRAMES` frames or `MAX_PENDING_BYTES` bytes, or when the whole process holds more
-than its output budget and this connection holds the most, so a stuck client never grows memory
-without bound.
+Outbound frames go straight to the transport while the client keeps up, else through a bounded
+queue and a writer task (runtime/outbound.py). A client that stops reading is cut off (close
+code 1008, reason logged) once the queue holds `MAX_PENDING_FRAMES` frames or
+`MAX_PENDING_BYTES` bytes, or when the whole process holds more than its output budget and this
+connection holds the most, so a stuck client never grows memory without bound.
 
 A session is OPEN, then CLOSING, then CLOSED (as websockets' `State`). Leaving OPEN, whatever
 the cause (the client's close, a reset, a cut-off, a failed write, server shutdown), runs one
@@ -30,7 +25,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from protocol import (
     Command,
@@ -41,8 +36,6 @@ from protocol import (
     encode_meta,
     encode_success,
     parse_request,
-    text_frame_header,
-    text_frames,
 )
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
@@ -54,6 +47,7 @@ from runtime.limits import (
 from runtime.logs import DebugTap, get_logger
 from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
+from runtime.outbound import Outbound
 from runtime.streams import Binding, BindingKey, Streams
 from runtime.tasks import start_task
 
@@ -94,20 +88,14 @@ class Hub:
     released: Callable[[Session], None]
 
 
-class Session(Streams):
+class Session(Outbound, Streams):
     """A control connection."""
 
     __slots__ = (
-        "_burst",
         "_closer",
         "_ended",
         "_loop",
-        "_pending_bytes",
-        "_queue",
         "_tasks",
-        "_wakeup",
-        "_writer",
-        "_writing",
         "bindings",
         "close_code",
         "credential",
@@ -150,15 +138,8 @@ class Session(Streams):
         self.bindings: dict[BindingKey, Binding] = {}
         self.debug_streams: dict[tuple[str, str, int], tuple[str, Any]] = {}
         self._loop = asyncio.get_running_loop()
-        self._queue: deque[bytes] | None = None  # made when first needed (memory per idle client)
-        self._pending_bytes = 0
-        #: A frame went straight out this turn; the rest of the turn's frames wait in the queue.
-        self._burst = False
-        #: The writer task holds frames it has taken from the queue.
-        self._writing = False
-        self._wakeup: asyncio.Event | None = None
+        self.init_outbound()
         self._tasks: dict[asyncio.Task[None], Request] = {}
-        self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._ended: asyncio.Future[None] | None = None
 
@@ -168,14 +149,8 @@ class Session(Streams):
         return self.state is not OPEN
 
     @property
-    def writer(self) -> asyncio.Task[None] | None:
-        """The writer task, once a slow client has made one necessary."""
-        return self._writer
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes queued for the writer."""
-        return self._pending_bytes
+    def is_open(self) -> bool:
+        return self.state is OPEN
 
     # -- outbound --------------------------------------------------------------------------
 
@@ -185,9 +160,7 @@ class Session(Streams):
             return
         queue = self._queue
         if not queue and not self._burst and self._keeping_up():
-            self.transport.write(text_frame_header(len(frame)) + frame)  # type: ignore[union-attr]
-            self._burst = True
-            self._loop.call_soon(self._end_burst)
+            self._write_now(frame)
             return
         if queue is None:
             queue = self._queue = deque()
@@ -205,41 +178,6 @@ class Session(Streams):
             output.overflow()
         if len(queue) == 1 and not self._burst:
             self._wake_writer()
-
-    def _keeping_up(self) -> bool:
-        """Whether a frame may go straight to the transport: nothing is waiting before it."""
-        transport = self.transport
-        return (
-            not self._writing
-            and transport is not None
-            and not transport.get_write_buffer_size()
-            and not transport.is_closing()
-            and not self.ws.closed
-        )
-
-    def _end_burst(self) -> None:
-        self._burst = False
-        self._write_queued()
-
-    def _write_queued(self) -> None:
-        """Write what is queued with one write while the client keeps up, else via the writer."""
-        queue = self._queue
-        if not queue:
-            return
-        if self._keeping_up():
-            self.transport.write(text_frames(list(queue)))  # type: ignore[union-attr]
-            queue.clear()
-            self.output.pending -= self._pending_bytes
-            self._pending_bytes = 0
-        else:
-            self._wake_writer()
-
-    def _wake_writer(self) -> None:
-        if self._writer is None:
-            self._wakeup = asyncio.Event()
-            self._writer = self._loop.create_task(self.run_writer())
-        elif self._wakeup is not None:
-            self._wakeup.set()
 
     def cut_off(self, reason: str) -> None:
         """Close the connection with 1008 and drop everything pending."""
@@ -259,34 +197,6 @@ class Session(Streams):
         except TimeoutError:
             if self.transport is not None:
                 self.transport.abort()
-
-    async def run_writer(self) -> None:
-        """Write queued frames while the session is open (and what is left when it shuts down)."""
-        queue, ws, wakeup = self._queue, self.ws, self._wakeup
-        assert queue is not None and wakeup is not None
-        try:
-            while True:
-                if queue:
-                    self._writing = True
-                    while queue:
-                        frame = queue.popleft()
-                        size = len(frame)
-                        self._pending_bytes -= size
-                        self.output.pending -= size
-                        await ws.send_frame(frame, WSMsgType.TEXT)
-                    self._writing = False
-                if self.state is not OPEN:
-                    return
-                wakeup.clear()
-                await wakeup.wait()
-        except (ConnectionError, RuntimeError) as exc:
-            if self.state is OPEN:
-                log.info("write failed", session=self.id, error=type(exc).__name__)
-            self._release(None, drop_output=True)
-            if self.transport is not None:
-                self.transport.abort()
-        finally:
-            self._writing = False
 
     # -- inbound ---------------------------------------------------------------------------
 
