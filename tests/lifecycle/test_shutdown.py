@@ -33,13 +33,18 @@ REST_EXECS = 3
 #: Batches of 50 status changes of 20 kB sent before a client that stopped reading is cut off
 #: (it is once 32 MiB wait for it: about 35 batches).
 MAX_FLOOD_BATCHES = 200
+#: Status changes of 20 kB queued for a client that stopped reading (below its 32 MiB cut-off).
+STUCK_CHANGES = 600
 
 
 async def _start_server(
-    tmp_path: Path, grace: float = GRACE
+    tmp_path: Path, grace: float = GRACE, *, stubborn: bool = False
 ) -> tuple[asyncio.subprocess.Process, str]:
     marker = tmp_path / "unloaded.txt"
     config = lifecycle_config(shutdown_grace=grace, log_format="json", log_level="info")
+    if stubborn:
+        config["modules"]["mod-s"] = {"driver": "tests.lifecycle.drivers:Stubborn"}
+        config["systems"]["sys-1"]["modules"].append("mod-s")
     for module in config["modules"].values():
         module["settings"] = {"unload_marker": str(marker)}
     path = tmp_path / "config.yaml"
@@ -293,3 +298,66 @@ async def test_sigterm_after_a_cut_off_client_read_again(tmp_path: Path) -> None
     log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
     closed = [line for line in log_lines if line.get("event") == "connection closed"]
     assert sorted(line["code"] for line in closed) == [1000, 1008]
+
+
+async def test_sigterm_with_a_client_that_stopped_reading(tmp_path: Path) -> None:
+    """Frames waiting for a client that does not read do not hold the exit past the bound."""
+    process, ws_url = await _start_server(tmp_path)
+    url = _http_url(ws_url)
+    http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
+    sock = await asyncio.to_thread(open_raw_websocket_at, url, USER_KEY)
+    try:
+        send_request(sock, id=1, cmd="bind", sys="sys-1", mod="Worker", name="a")
+        send_request(sock, id=2, cmd="exec", sys="sys-1", mod="Worker", name="slow", args=[LONG])
+        assert (await asyncio.to_thread(read_reply, sock, 1))["type"] == "success"
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": OTHER_KEY}) as ws:
+            for n in range(STUCK_CHANGES):  # several MiB, below the per-connection cut-off
+                request = {"id": n, "cmd": "exec", "sys": "sys-1", "mod": "Worker"}
+                args = ["a", [n, "x" * 20_000]]
+                await ws.send(orjson.dumps({**request, "name": "set_status", "args": args}))
+            await ws.send("ping")
+            while await ws.recv() != "pong":
+                pass
+        assert await _metric(http, url, "placeos_runtime_pending_output_bytes") > 0
+        assert await _metric(http, url, "placeos_runtime_slow_client_cutoffs_total") == 0
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+        elapsed = time.monotonic() - signalled
+    finally:
+        sock.close()
+        await http.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert returncode == 0
+    assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
+
+
+async def test_sigterm_with_a_command_that_ignores_cancellation(tmp_path: Path) -> None:
+    """A careless driver's command that swallows every cancellation gets its one reply and
+    does not keep the process alive."""
+    process, ws_url = await _start_server(tmp_path, stubborn=True)
+    try:
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY}) as ws:
+            request = {"id": 1, "cmd": "exec", "sys": "sys-1", "mod": "Stubborn"}
+            await ws.send(orjson.dumps({**request, "name": "ignore_cancel"}).decode())
+            await ws.send("ping")
+            assert await ws.recv() == "pong"
+            process.send_signal(signal.SIGTERM)
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), GRACE + 10))
+            assert (reply["id"], reply["error_code"], reply["msg"]) == (
+                1,
+                7,
+                "server shutting down",
+            )
+        assert await asyncio.wait_for(process.wait(), GRACE + 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stderr is not None
+    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+    assert "tasks ignored cancellation; exiting without them" in [
+        line["event"] for line in log_lines
+    ]
