@@ -21,7 +21,6 @@ import secrets
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -32,14 +31,13 @@ from runtime.cluster import keys, rendezvous
 from runtime.cluster.client import ExecClient
 from runtime.cluster.debug import RelayTap
 from runtime.cluster.keys import text
+from runtime.cluster.layout import SharedLayout
 from runtime.cluster.leases import Leases
 from runtime.cluster.membership import VERSION_POLL, Membership, NodeInfo
 from runtime.cluster.pubsub import ChannelHub
 from runtime.cluster.store import RedisStatusStore
 from runtime.config import ClusterConfig
-from runtime.driver import Driver
 from runtime.errors import ExecFailure
-from runtime.interface import interface_of
 from runtime.logs import DebugTap, get_logger
 from runtime.modules import ExecResult, Module, ModuleHost
 from runtime.security import Clearance
@@ -75,8 +73,7 @@ class ClusterNode:
         self.host: ModuleHost | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
-        self._seeded = False
-        self._systems_written: dict[str, dict[str, str]] = {}
+        self.layout = SharedLayout(self.redis, self.uri)
         self.tap: RelayTap | None = None
         self._handing_over: set[str] = set()
 
@@ -99,6 +96,7 @@ class ClusterNode:
     def attach(self, host: ModuleHost) -> None:
         """Let the cluster decide where `host`'s modules run and route their execs."""
         self.host = host
+        self.layout.host = host
         host.hosted_here = self.store.local.__contains__
         host.remote = self
         host.lookup_listeners.append(self._lookups_changed)
@@ -106,7 +104,7 @@ class ClusterNode:
     async def start(self) -> None:
         """Join: seed Redis, subscribe, register, and start the modules this host owns."""
         await self._load_secret()
-        await self._seed()
+        await self.layout.seed()
         self.store.start()
         await self.hub.start()
         await self.hub.add(keys.LOOKUP_CHANGE_CHANNEL)
@@ -221,51 +219,15 @@ class ClusterNode:
 
     # -- seeding Redis -----------------------------------------------------------------------
 
-    async def _seed(self) -> None:
-        """Interfaces and system lookups (every host writes the same values)."""
-        host = self.host
-        if host is None:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for module_id, module in host.modules.items():
-                metadata = interface_of(module.driver_class, Driver).metadata
-                pipe.set(keys.interface_key(module_id), orjson.dumps(metadata))
-            await pipe.execute()
-        await self._write_systems(force=True)
-        await self.redis.set(keys.SEED_MARKER, self.uri)
-        self._seeded = True
-
-    async def _write_systems(self, force: bool = False) -> None:
-        host = self.host
-        if host is None:
-            return
-        changed: list[str] = []
-        for sys_id, system in host.systems.items():
-            mapping = {f"{name}/{index}": mod for (name, index), mod in system.lookup.items()}
-            if not force and self._systems_written.get(sys_id) == mapping:
-                continue
-            stored = await self.redis.hgetall(keys.system_key(sys_id))
-            current = {text(k): text(v) for k, v in stored.items()}
-            if current != mapping:
-                async with self.redis.pipeline(transaction=True) as pipe:
-                    pipe.delete(keys.system_key(sys_id))
-                    if mapping:
-                        pipe.hset(keys.system_key(sys_id), mapping=dict(mapping))  # type: ignore[arg-type]
-                    await pipe.execute()
-                changed.append(sys_id)
-            self._systems_written[sys_id] = mapping
-        for sys_id in changed:
-            await self.redis.publish(keys.LOOKUP_CHANGE_CHANNEL, sys_id)
-
     def _lookups_changed(self) -> None:
-        if self._seeded:
-            self._spawn(self._write_systems())
+        if self.layout.seeded:
+            self._spawn(self.layout.write_systems())
 
     async def _reseed(self) -> None:
         """Redis lost everything: write interfaces, lookups and every local status again."""
         log.warning("Redis lost the cluster's data; writing it again")
         await self._load_secret()
-        await self._seed()
+        await self.layout.seed()
 
     # -- placement ---------------------------------------------------------------------------
 
@@ -404,27 +366,7 @@ class ClusterNode:
                 await self._reload_lookup(sys_id)
 
     async def _reload_lookup(self, sys_id: str) -> None:
-        """Take a system's module lookup from Redis (another host or tool changed it)."""
-        host = self.host
-        system = host.systems.get(sys_id) if host else None
-        if host is None or system is None:
-            return
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT):
-                stored = await self.redis.hgetall(keys.system_key(sys_id))
-        except (RedisError, OSError, TimeoutError):
-            return
-        lookup: dict[tuple[str, int], str] = {}
-        for field, value in stored.items():
-            name, _, index = text(field).rpartition("/")
-            if name and index.isdigit() and text(value) in host.modules:
-                lookup[(name, int(index))] = text(value)
-        if lookup and lookup != system.lookup:
-            system.lookup = lookup
-            self._systems_written[sys_id] = {f"{n}/{i}": m for (n, i), m in lookup.items()}
-            for listener in list(host.lookup_listeners):
-                if listener != self._lookups_changed:
-                    listener()
+        await self.layout.reload_lookup(sys_id, self._lookups_changed)
 
     # -- exec routing ------------------------------------------------------------------------
 
