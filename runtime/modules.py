@@ -228,6 +228,9 @@ class ModuleHost:
         if self.hosted_here is not None and not self.hosted_here(module.id):
             module.state = ModuleState.REMOTE  # another host runs it
             return
+        if module.state in (ModuleState.STARTING, ModuleState.RUNNING) and module.instance:
+            log.warning("module already running: no second instance", module_id=module.id)
+            return
         self.store.clear(module.id)
         module.state, module.error = ModuleState.STARTING, None
         module.started_at = time.time()

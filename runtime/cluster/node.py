@@ -76,6 +76,7 @@ class ClusterNode:
         self.layout = SharedLayout(self.redis, self.uri)
         self.tap: RelayTap | None = None
         self._handing_over: set[str] = set()
+        self._taking: set[str] = set()
 
     @property
     def status_store(self) -> StatusStore:
@@ -255,6 +256,17 @@ class ClusterNode:
         await asyncio.gather(*(self._take(m) for m in wanted))
 
     async def _take(self, module_id: str) -> None:
+        """Take the lease of a module this host owns and start it (once, however many
+        placement passes ask for it at the same time)."""
+        if module_id in self._taking or module_id in self.store.local:
+            return
+        self._taking.add(module_id)
+        try:
+            await self._take_now(module_id)
+        finally:
+            self._taking.discard(module_id)
+
+    async def _take_now(self, module_id: str) -> None:
         host = self.host
         module = host.modules.get(module_id) if host else None
         if host is None or module is None:
