@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 from protocol import MAX_FRAME_BYTES
 from runtime.auth import Authenticator, AuthError, Principal
 from runtime.config import RuntimeConfig
+from runtime.console import add_console_routes
 from runtime.interface import RUNTIME_VERSION
 from runtime.logs import DebugTap, debug_tap, get_logger
 from runtime.modules import ModuleHost
@@ -58,6 +59,7 @@ class Runtime:
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
         RestRoutes(self).add_to(app)
+        add_console_routes(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
