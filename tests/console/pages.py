@@ -1,0 +1,73 @@
+"""What the console tests do in the page: sign in, open a module, run a form, check with axe."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+HERE = Path(__file__).resolve().parent
+AXE_SCRIPT = HERE / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = HERE.parents[1] / "docs"
+#: The impacts an axe violation must not have.
+BLOCKING_IMPACTS = {"serious", "critical"}
+
+
+def sign_in(page: Page, url: str, key: str) -> None:
+    page.goto(url + "/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Systems")).to_be_visible()
+    expect(page.locator("#connection-text")).to_have_text("Connected")
+
+
+def open_module(page: Page, sys_id: str, slug: str) -> None:
+    page.get_by_role("link", name=re.compile(re.escape(sys_id))).click()
+    page.get_by_role("link", name=slug, exact=True).click()
+    expect(status_table(page)).to_be_visible()
+
+
+def status_table(page: Page) -> Locator:
+    return page.get_by_role("table", name="Status")
+
+
+def status_value(page: Page, key: str) -> Locator:
+    """The value cell of one status row."""
+    return status_table(page).locator(f'tr[data-status="{key}"] td').first
+
+
+def command_form(page: Page, name: str) -> Locator:
+    return page.get_by_role("form", name=name, exact=True)
+
+
+def execute(page: Page, name: str, **fields: str) -> Locator:
+    """Fill the fields of a command's form (text values) and press Execute; returns the form."""
+    form = command_form(page, name)
+    for label, value in fields.items():
+        form.get_by_label(label, exact=True).fill(value)
+    form.get_by_role("button", name="Execute").click()
+    return form
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations of the page as it is now."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT.read_text())
+    found = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+            }));
+        }"""
+    )
+    return [v for v in found if v["impact"] in BLOCKING_IMPACTS]
+
+
+def screenshot(page: Page, name: str) -> Path:
+    path = SCREENSHOTS / f"console-{name}.png"
+    page.screenshot(path=str(path))
+    return path
