@@ -71,3 +71,35 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"console-{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+#: Tab presses a keyboard walk may take to reach one control.
+MAX_TABS = 80
+
+_FOCUSED = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return "body||";
+    const label = el.labels && el.labels.length ? el.labels[0].textContent : "";
+    const form = el.closest("form");
+    const formName = form ? (form.dataset.command || "") : "";
+    return [el.tagName.toLowerCase(), (label || el.getAttribute("aria-label") ||
+            el.textContent || "").trim(), formName].join("|");
+}"""
+
+
+def focused(page: Page) -> str:
+    """`tag|name|command` of the focused element (command: the form it is in, if any)."""
+    return str(page.evaluate(_FOCUSED))
+
+
+def tab_to(page: Page, tag: str, name: str, command: str | None = None) -> None:
+    """Press Tab until the element `tag` named `name` (inside `command`'s form) has focus."""
+    seen = []
+    for _ in range(MAX_TABS):
+        page.keyboard.press("Tab")
+        now = focused(page)
+        seen.append(now)
+        f_tag, f_name, f_command = now.split("|")
+        if f_tag == tag and f_name == name and (command is None or f_command == command):
+            return
+    raise AssertionError(f"never reached {tag} {name!r} by Tab; went through {seen}")
