@@ -160,7 +160,7 @@ export class CommandsPanel {
   #collectQuietly(entry) {
     const named = {};
     for (const field of entry.fields) {
-      const value = field.read();
+      const value = field.read(false);
       if (value !== OMIT) named[field.name] = value;
     }
     return named;

@@ -61,10 +61,12 @@ export class ModuleView {
     this.element.append(
       h("div", { class: "module-grid" }, h("div", { class: "column" }, this.table.element, this.debug.element), this.commands.element),
     );
+    // the digest the forms were built from; any other value means the commands changed
+    this.interfaceDigest = INTERFACE_STATUS in statusMap ? JSON.parse(statusMap[INTERFACE_STATUS]) : null;
     const unbind = socket.bind(this.sysId, this.name, this.index, INTERFACE_STATUS, (digest) => {
-      const previous = this.interfaceDigest;
+      if (digest === this.interfaceDigest) return;
       this.interfaceDigest = digest;
-      if (previous !== undefined && previous !== digest) this.refresh("the driver was reloaded");
+      if (digest !== null) this.refresh("the driver was reloaded");
     });
     const onOpen = () => this.refresh();
     socket.addEventListener("open", onOpen);

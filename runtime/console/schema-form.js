@@ -177,13 +177,14 @@ export function buildField(name, schema, formId) {
       if (control.value !== raw) control.selectedIndex = 0; // an option that no longer exists
     }
   };
-  const wrappedRead = () => {
+  // `mark`: flag the control as invalid (only when the user tried to send or copy)
+  const wrappedRead = (mark = true) => {
     try {
       const value = read();
       control.removeAttribute("aria-invalid");
       return value;
     } catch (error) {
-      control.setAttribute("aria-invalid", "true");
+      if (mark) control.setAttribute("aria-invalid", "true");
       throw error;
     }
   };

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.console.support import ADMIN_KEY, ProbeSite, Served, make_probe_site, serve, serve_probe
 
@@ -23,22 +23,23 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1366, "height": 820}
 #: Milliseconds Playwright waits for an expectation (the machine may be busy).
 EXPECT_TIMEOUT_MS = 15000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 
-@pytest.fixture(scope="session")
-def playwright_instance() -> Iterator[Playwright]:
-    with sync_playwright() as instance:
-        yield instance
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Chromium for one test.
 
-
-@pytest.fixture(scope="session")
-def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    Function scope on purpose: the sync Playwright API keeps an event loop running in this thread
+    while it is started, which would break the asyncio tests that run after these.
+    """
     assert CHROMIUM.exists(), "the console tests need Debian's chromium at /usr/bin/chromium"
-    launched = playwright_instance.chromium.launch(
-        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-    )
-    yield launched
-    launched.close()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
 
 
 @pytest.fixture
