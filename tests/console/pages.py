@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from playwright.sync_api import Locator, Page, expect
 
 HERE = Path(__file__).resolve().parent
 AXE_SCRIPT = HERE / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = HERE.parents[1] / "docs"
+#: Where screenshots go; `RUNTIME_CONSOLE_SCREENSHOTS=docs` refreshes the committed ones.
+SCREENSHOTS = Path(os.environ.get("RUNTIME_CONSOLE_SCREENSHOTS") or HERE / "screenshots")
 #: The impacts an axe violation must not have.
 BLOCKING_IMPACTS = {"serious", "critical"}
 
@@ -68,7 +70,9 @@ def axe_violations(page: Page) -> list[dict[str, Any]]:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    path = SCREENSHOTS / f"console-{name}.png"
+    directory = SCREENSHOTS if SCREENSHOTS.is_absolute() else HERE.parents[1] / SCREENSHOTS
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"console-{name}.png"
     page.screenshot(path=str(path))
     return path
 
