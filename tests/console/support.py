@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jwt
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,7 @@ STOP_TIMEOUT = 10.0
 
 ADMIN_KEY = "console-admin-key-0001"
 USER_KEY = "console-user-key-0001"
+JWT_SECRET = "console-jwt-secret-of-at-least-32-bytes"
 
 PROBE_SOURCE = '''
 from typing import Any, Literal
@@ -179,7 +181,8 @@ def make_probe_site(root: Path, extra_config: dict[str, Any] | None = None) -> P
             "api_keys": [
                 {"key": ADMIN_KEY, "clearance": "admin", "name": "console admin"},
                 {"key": USER_KEY, "clearance": "user", "name": "console user"},
-            ]
+            ],
+            "jwt": {"secret": JWT_SECRET},
         },
         "modules": {
             "mod-probe": {"driver": f"{package}.probe:Probe"},
@@ -197,6 +200,13 @@ def make_probe_site(root: Path, extra_config: dict[str, Any] | None = None) -> P
     config_path = root / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     return ProbeSite(root, package, config_path)
+
+
+def bearer_token(*, support: bool, lifetime: float = 3600.0) -> str:
+    """A JWT the probe runtime accepts, as PlaceOS issues them (`u.n`, `u.support`)."""
+    claims = {"sub": "console-tester", "exp": int(time.time() + lifetime)}
+    claims["u"] = {"n": "Console Tester", "support": support}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
 def serve_probe(site: ProbeSite, *, reload: bool = False, port: int = 0) -> Served:

@@ -3,7 +3,9 @@ debug stream and keyboard-only use."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import urllib.request
 
 from playwright.sync_api import Page, expect
@@ -20,7 +22,7 @@ from tests.console.pages import (
     status_value,
     tab_to,
 )
-from tests.console.support import ADMIN_KEY, USER_KEY, Served
+from tests.console.support import ADMIN_KEY, USER_KEY, Served, bearer_token
 
 HTTP_TIMEOUT = 10
 
@@ -210,3 +212,31 @@ def test_the_console_works_with_the_keyboard_alone(page: Page, probe: Served) ->
     tab_to(page, "button", "Sign out")
     page.keyboard.press("Enter")
     expect(page.get_by_label("API key")).to_be_focused()
+
+
+def test_sign_in_with_a_bearer_token(page: Page, probe: Served) -> None:
+    page.goto(probe.url + "/")
+    page.get_by_role("radio", name="Token (JWT)").check()
+    page.get_by_label("Bearer token").fill(bearer_token(support=True, lifetime=-60))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Refused")
+    expect(page.get_by_role("alert")).to_contain_text("expired")
+
+    token = bearer_token(support=True)
+    page.get_by_label("Bearer token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#connection-text")).to_have_text("Connected")
+    expect(page.get_by_text("Signed in with a bearer token")).to_be_visible()
+    open_module(page, "sys-probe", "Probe_1")
+    expect(status_value(page, "connected")).to_have_text("true")  # bound over the WebSocket
+    expect(command_form(page, "maintenance")).to_be_visible()  # the token's support claim
+
+    form = execute(page, "bump", by="10")
+    expect(form.get_by_role("status")).to_contain_text("HTTP 200")
+    curl_line, exec_line = (t.text_content() or "" for t in form.locator("pre.cli").all())
+    assert '"Authorization: Bearer $RUNTIME_TOKEN"' in curl_line and token not in curl_line
+    assert '--token "$RUNTIME_TOKEN"' in exec_line and exec_line.endswith("-- 10")
+    env = {**os.environ, "RUNTIME_TOKEN": token}
+    ran = subprocess.run(["bash", "-c", curl_line], env=env, capture_output=True, timeout=10)
+    assert ran.returncode == 0, ran.stderr
+    expect(status_value(page, "counter")).to_have_text(ran.stdout.decode())  # live, from curl
