@@ -45,6 +45,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     opened = context.new_page()
     errors: list[str] = []

@@ -8,6 +8,7 @@ import re
 import subprocess
 import urllib.request
 
+import orjson
 from playwright.sync_api import Page, expect
 
 from tests.console.pages import (
@@ -22,9 +23,10 @@ from tests.console.pages import (
     status_value,
     tab_to,
 )
-from tests.console.support import ADMIN_KEY, USER_KEY, Served, bearer_token
+from tests.console.support import ADMIN_KEY, ROOT, USER_KEY, Served, bearer_token
 
 HTTP_TIMEOUT = 10
+CLI_TIMEOUT = 60
 
 
 def rest_exec(served: Served, method: str, body: str = "[]") -> bytes:
@@ -97,6 +99,25 @@ def test_forms_follow_the_parameter_schemas(page: Page, probe: Served) -> None:
     assert '"enabled": true' in text and '"count": 7' in text and '"ratio": 0.5' in text
     assert '"options": {\n    "x": 1\n  }' in text and '"label": null' in text
     expect(status_value(page, "mode")).to_have_text('"busy"')
+
+    # the copied exec command survives shell quoting, negative numbers and skipped defaults
+    mode.select_option("away")
+    count.fill("-5")
+    form.get_by_label("options", exact=True).fill("")
+    form.get_by_label("label", exact=True).fill("""it's a "test" $HOME `x` \\ done""")
+    form.get_by_role("button", name="Execute").click()
+    expect(result).to_contain_text('"mode": "away"')
+    shown = orjson.loads(result.locator("pre").inner_text())
+    assert shown["label"] == """it's a "test" $HOME `x` \\ done""" and shown["count"] == -5
+    form.get_by_role("button", name="Copy as exec").click()
+    exec_line = page.evaluate("() => navigator.clipboard.readText()")
+    assert exec_line == form.locator("pre.cli").nth(1).inner_text()
+    env = {**os.environ, "RUNTIME_API_KEY": ADMIN_KEY}
+    ran = subprocess.run(
+        ["bash", "-c", exec_line], cwd=ROOT, env=env, capture_output=True, timeout=CLI_TIMEOUT
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert orjson.loads(ran.stdout) == shown
 
     failing = execute(page, "fail", reason="the probe says no")
     expect(failing.get_by_role("alert")).to_contain_text("request failed")
