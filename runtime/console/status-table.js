@@ -23,12 +23,27 @@ export class StatusTable {
       ),
       this.tbody,
     );
+    this.staleNote = h("p", { class: "stale-note", hidden: true });
     this.element = h(
       "section",
       { class: "panel status", "aria-labelledby": this.headingId },
       h("div", { class: "panel-head" }, h("h3", { id: this.headingId, text: "Status" })),
+      this.staleNote,
       h("div", { class: "table-scroll", tabindex: "0", role: "group", "aria-label": "Status values" }, this.table),
     );
+    this.stateListener = (event) => this.#onState(event.detail.state);
+    socket.addEventListener("state", this.stateListener);
+    this.#onState(socket.state);
+  }
+
+  /** Say when the values shown are no longer live (the WebSocket is down). */
+  #onState(state) {
+    const live = state === "open";
+    if (!live && this.staleNote.hidden) {
+      this.staleNote.textContent = `Not live since ${clock()}: the connection is down; values may be out of date.`;
+    }
+    this.staleNote.hidden = live;
+    this.table.classList.toggle("stale", !live);
   }
 
   /** Show exactly the statuses of `map` (name -> JSON text), binding new ones. */
@@ -92,6 +107,7 @@ export class StatusTable {
   }
 
   dispose() {
+    this.socket.removeEventListener("state", this.stateListener);
     for (const key of [...this.rows.keys()]) this.#removeRow(key);
   }
 }

@@ -90,11 +90,14 @@ def test_the_connection_indicator_is_honest_and_bindings_come_back(
         expect(page.locator("#connection")).to_have_attribute("data-state", "waiting")
         expect(page.locator("#retry-text")).to_contain_text("retrying in")
         expect(page.get_by_role("button", name="Reconnect now")).to_be_visible()
+        status = page.get_by_role("region", name="Status")
+        expect(status).to_contain_text("the connection is down; values may be out of date")
         screenshot(page, "disconnected")
 
         served = serve_probe(site, port=port)
         expect(indicator).to_have_text("Connected", timeout=RECONNECT_TIMEOUT_MS)
         expect(page.get_by_role("button", name="Reconnect now")).to_be_hidden()
+        expect(status.locator(".stale-note")).to_be_hidden()
         # a new process: the counter started again at 0, and the re-sent binding says so
         expect(status_value(page, "counter")).to_have_text("0")
         rest_exec(served, "bump", "[3]")
