@@ -75,11 +75,12 @@ def test_calendar_module_shows_status_runs_commands_and_errors(page: Page, demo:
     expect(error).to_contain_text("(GraphError)")
     failing.get_by_text(re.compile(r"Backtrace \(\d+ frames\)")).click()
     expect(failing.locator("pre.backtrace")).to_contain_text("get_user_manager")
+    failing.get_by_text(re.compile(r"Backtrace \(\d+ frames\)")).click()
     expect(failing.get_by_role("status")).to_be_empty()
 
     form.get_by_text("Command line").click()
     page.get_by_role("searchbox", name="Filter commands").fill("user")
-    page.evaluate("() => window.scrollTo(0, 0)")
+    page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
     screenshot(page, "module")
     assert axe_violations(page) == []
     page.emulate_media(color_scheme="dark")
