@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from runtime.config import load_config, load_driver_class
 from runtime.driver import Driver
 from runtime.errors import ConfigError
 from runtime.interface import interface_of
-from runtime.logs import configure_logging
+from runtime.logs import configure_logging, get_logger
 from runtime.server import CONTROL_PATH, Runtime
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+
+log = get_logger(component="cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +105,9 @@ async def serve(options: argparse.Namespace) -> int:
             flush=True,
         )
         await _wait_for_signal()
+        grace = server.shutdown_grace
+        log.info("shutting down on signal; a second signal ends the grace", grace_s=grace)
+        _on_signal(runtime.execs.end_grace)
     return 0
 
 
@@ -115,11 +121,16 @@ async def _start_reloader(runtime: Runtime, stack: AsyncExitStack) -> None:
 
 async def _wait_for_signal() -> None:
     stop = asyncio.Event()
+    _on_signal(stop.set)
+    await stop.wait()
+
+
+def _on_signal(handler: Callable[[], None]) -> None:
+    """Call `handler` on SIGINT and SIGTERM (replacing what they did before)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+            loop.add_signal_handler(sig, handler)
 
 
 # -- exec / watch ----------------------------------------------------------------------------

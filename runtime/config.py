@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EXEC_TIMEOUT = 120.0
 DEFAULT_LOAD_TIMEOUT = 30.0
+DEFAULT_SHUTDOWN_GRACE = 10.0
 
 
 class _Strict(BaseModel):
@@ -32,6 +33,8 @@ class ServerConfig(_Strict):
     reload: bool = False
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_grace: float = Field(default=DEFAULT_SHUTDOWN_GRACE, ge=0)
+    public_metrics: bool = False
 
 
 class ApiKeyConfig(_Strict):
