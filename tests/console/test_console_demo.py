@@ -108,6 +108,9 @@ def test_calendar_module_shows_status_runs_commands_and_errors(page: Page, demo:
     )
     assert curl.returncode == 0, curl.stderr
     assert orjson.loads(curl.stdout) == users
+    # the key travelled in headers and the WebSocket's query string, never into the log
+    log = demo.log()
+    assert "path=/api/engine/v2/systems" in log and ADMIN_KEY not in log
 
 
 def test_form_fields_check_their_values_before_sending(page: Page, demo: Served) -> None:
