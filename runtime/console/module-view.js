@@ -1,9 +1,9 @@
 // One module: its state, live status table, command forms and debug log.
 //
 // Status names are learnt from the REST status map when the view opens, again every
-// STATUS_REFRESH_MS (new names get bound, deleted ones dropped), after a reconnect, and whenever
-// the runtime's `$interface` status says the driver's code changed; then the command forms are
-// rebuilt from the functions listing too.
+// STATUS_REFRESH_MS while the page is visible (new names get bound, deleted ones dropped), after
+// a reconnect, and whenever the runtime's `$interface` status says the driver's code changed;
+// then the command forms are rebuilt from the functions listing too.
 
 import { CommandsPanel } from "./commands.js";
 import { DebugLog } from "./debug-log.js";
@@ -70,7 +70,9 @@ export class ModuleView {
     });
     const onOpen = () => this.refresh();
     socket.addEventListener("open", onOpen);
-    const timer = setInterval(() => this.refresh(null, { commands: false }), STATUS_REFRESH_MS);
+    const timer = setInterval(() => {
+      if (document.visibilityState === "visible") this.refresh(null, { commands: false });
+    }, STATUS_REFRESH_MS);
     this.disposers.push(unbind, () => socket.removeEventListener("open", onOpen), () => clearInterval(timer));
   }
 
