@@ -5,7 +5,7 @@ import { clock, h, pretty, replaceChildren, uid } from "./dom.js";
 import { buildField, FieldError, OMIT } from "./schema-form.js";
 
 export class CommandsPanel {
-  /** `ctx`: {api, credential, sysId, slug, announce(text)} */
+  /** `ctx`: {api, credential, sysId, slug, announce(text), onExecuted(command)} */
   constructor(ctx) {
     this.ctx = ctx;
     this.forms = new Map(); // command name -> {form, fields, ...}
@@ -210,6 +210,7 @@ export class CommandsPanel {
     }
     if (run !== entry.runs) return; // a later run owns the output
     entry.form.removeAttribute("aria-busy");
+    this.ctx.onExecuted?.(entry.name);
     const meta = `HTTP ${outcome.status || "—"} · ${outcome.ms} ms · ${clock()}`;
     if (outcome.ok) {
       replaceChildren(

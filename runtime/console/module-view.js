@@ -2,8 +2,9 @@
 //
 // Status names are learnt from the REST status map when the view opens, again every
 // STATUS_REFRESH_MS while the page is visible (new names get bound, deleted ones dropped), after
-// a reconnect, and whenever the runtime's `$interface` status says the driver's code changed;
-// then the command forms are rebuilt from the functions listing too.
+// each command run from the console, when a status turns null (deleted?), after a reconnect, and
+// whenever the runtime's `$interface` status says the driver's code changed; then the command
+// forms are rebuilt from the functions listing too.
 
 import { CommandsPanel } from "./commands.js";
 import { DebugLog } from "./debug-log.js";
@@ -29,6 +30,7 @@ export class ModuleView {
     this.disposers = [];
     this.interfaceDigest = undefined;
     this.refreshing = null;
+    this.pending = null;
     this.info = h("dl", { class: "module-info" });
     this.problem = h("div", { class: "problem", role: "alert" });
     this.element = h(
@@ -53,8 +55,16 @@ export class ModuleView {
       api.functions(this.sysId, this.slug),
       api.statusMap(this.sysId, this.slug),
     ]);
-    this.table = new StatusTable(socket, this.sysId, this.name, this.index);
-    this.commands = new CommandsPanel({ ...this.ctx, sysId: this.sysId, slug: this.slug });
+    this.table = new StatusTable(socket, this.sysId, this.name, this.index, () =>
+      this.refresh(null, { commands: false }),
+    );
+    this.commands = new CommandsPanel({
+      ...this.ctx,
+      sysId: this.sysId,
+      slug: this.slug,
+      // a command may have created statuses: bind them now rather than at the next refresh
+      onExecuted: () => this.refresh(null, { commands: false }),
+    });
     this.debug = new DebugLog(socket, this.sysId, module.id, this.index, this.ctx.announce);
     this.table.setKeys(statusMap);
     this.commands.update(functions);
@@ -100,7 +110,9 @@ export class ModuleView {
   /** Re-read the module, its status names and (unless told not to) its commands. */
   refresh(reason = null, { commands = true } = {}) {
     if (this.refreshing) {
-      this.refreshing.then(() => this.refresh(reason, { commands }));
+      // one more refresh after this one covers every request made meanwhile
+      const pending = this.pending || { reason: null, commands: false };
+      this.pending = { reason: reason ?? pending.reason, commands: commands || pending.commands };
       return this.refreshing;
     }
     const { api } = this.ctx;
@@ -117,6 +129,9 @@ export class ModuleView {
         if (error.name !== "RefusedError") this.problem.textContent = `Could not refresh: ${error.message}`;
       } finally {
         this.refreshing = null;
+        const pending = this.pending;
+        this.pending = null;
+        if (pending) this.refresh(pending.reason, { commands: pending.commands });
       }
     })();
     return this.refreshing;

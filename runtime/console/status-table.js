@@ -6,8 +6,9 @@ import { clock, h, pretty, uid } from "./dom.js";
 export const CHANGE_MARK_MS = 2500;
 
 export class StatusTable {
-  constructor(socket, sysId, name, index) {
-    Object.assign(this, { socket, sysId, name, index });
+  /** `onNull()` is called when a status turns null: it may have been deleted, worth a look. */
+  constructor(socket, sysId, name, index, onNull = () => {}) {
+    Object.assign(this, { socket, sysId, name, index, onNull });
     this.rows = new Map(); // status name -> {row, valueCell, timeCell, encoded, unbind, timer}
     this.headingId = uid("status-heading");
     this.tbody = h("tbody");
@@ -72,9 +73,10 @@ export class StatusTable {
     this.rows.set(key, entry);
     const after = [...this.rows.keys()].filter((k) => k > key).sort()[0];
     this.tbody.insertBefore(row, after ? this.rows.get(after).row : null);
-    entry.unbind = this.socket.bind(this.sysId, this.name, this.index, key, (value) =>
-      this.#show(key, JSON.stringify(value), true),
-    );
+    entry.unbind = this.socket.bind(this.sysId, this.name, this.index, key, (value) => {
+      this.#show(key, JSON.stringify(value), true);
+      if (value === null) this.onNull();
+    });
   }
 
   #removeRow(key) {

@@ -44,9 +44,9 @@ def command_form(page: Page, name: str) -> Locator:
     return page.get_by_role("form", name=name, exact=True)
 
 
-def execute(page: Page, name: str, **fields: str) -> Locator:
+def execute(page: Page, command: str, /, **fields: str) -> Locator:
     """Fill the fields of a command's form (text values) and press Execute; returns the form."""
-    form = command_form(page, name)
+    form = command_form(page, command)
     for label, value in fields.items():
         form.get_by_label(label, exact=True).fill(value)
     form.get_by_role("button", name="Execute").click()

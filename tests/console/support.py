@@ -64,6 +64,13 @@ class Probe(Driver):
             "tags": tags, "options": options, "label": label,
         }
 
+    def remember(self, name: str, value: Any) -> None:
+        """Set (or, with null, delete) a status of any name."""
+        if value is None:
+            del self[name]
+        else:
+            self[name] = value
+
     def fail(self, reason: str = "probe failure") -> None:
         """Raise, so the error reply can be seen."""
         raise ValueError(reason)

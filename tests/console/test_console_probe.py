@@ -27,6 +27,8 @@ from tests.console.support import ADMIN_KEY, ROOT, USER_KEY, Served, bearer_toke
 
 HTTP_TIMEOUT = 10
 CLI_TIMEOUT = 60
+#: The console looks for new status names every 10 s; allow for a busy machine.
+STATUS_REFRESH_WAIT_MS = 25000
 
 
 def rest_exec(served: Served, method: str, body: str = "[]") -> bytes:
@@ -262,3 +264,23 @@ def test_sign_in_with_a_bearer_token(page: Page, probe: Served) -> None:
     assert ran.returncode == 0, ran.stderr
     expect(status_value(page, "counter")).to_have_text(ran.stdout.decode())  # live, from curl
     assert token not in probe.log()
+
+
+def test_new_and_deleted_status_names_are_picked_up(page: Page, probe: Served) -> None:
+    sign_in(page, probe.url, ADMIN_KEY)
+    open_module(page, "sys-probe", "Probe_1")
+    form = execute(page, "remember", name="from_console", value='{"rooms": [1, 2]}')
+    expect(form.get_by_role("status")).to_contain_text("HTTP 200")
+    # created by a command run here: bound at once
+    pretty = '{\n  "rooms": [\n    1,\n    2\n  ]\n}'
+    expect(status_value(page, "from_console")).to_have_text(pretty)
+    rest_exec(probe, "remember", '["from_outside", "hello"]')
+    # created elsewhere: bound at the next periodic refresh
+    outside = status_value(page, "from_outside")
+    expect(outside).to_have_text('"hello"', timeout=STATUS_REFRESH_WAIT_MS)
+    rest_exec(probe, "remember", '["from_outside", "live now"]')
+    expect(status_value(page, "from_outside")).to_have_text('"live now"')
+    execute(page, "remember", name="from_console", value="null")
+    expect(status_table(page).locator('tr[data-status="from_console"]')).to_have_count(0)
+    rest_exec(probe, "remember", '["from_outside", null]')
+    expect(status_table(page).locator('tr[data-status="from_outside"]')).to_have_count(0)
