@@ -68,9 +68,7 @@ export class Api {
   }
 
   functions(sysId, slug) {
-    return this.#json(
-      `${API}/${encodeURIComponent(sysId)}/functions/${encodeURIComponent(slug)}`,
-    );
+    return this.#json(`${API}/${encodeURIComponent(sysId)}/functions/${encodeURIComponent(slug)}`);
   }
 
   /**

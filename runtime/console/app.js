@@ -95,7 +95,11 @@ function showSignIn(message = "") {
     h("h2", { id: "sign-in-title", class: "view-title", tabindex: "-1", text: "Sign in" }),
     h("fieldset", {}, h("legend", { text: "Sign in with" }), kinds),
     h("div", { class: "field" }, label, input, hint),
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", text: "Sign in" })),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "submit", class: "primary", text: "Sign in" }),
+    ),
     alert,
   );
   setSignedIn(false);
@@ -134,7 +138,9 @@ function signOut(message = "") {
 
 function setSignedIn(signedIn, credential) {
   signOutButton.hidden = !signedIn;
-  who.textContent = signedIn ? `Signed in with ${credential.kind === "key" ? "an API key" : "a bearer token"}` : "";
+  who.textContent = signedIn
+    ? `Signed in with ${credential.kind === "key" ? "an API key" : "a bearer token"}`
+    : "";
 }
 
 // -- session ---------------------------------------------------------------------------------
@@ -183,7 +189,11 @@ async function route() {
   if (!session) return;
   if (view) view.dispose?.();
   view = null;
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const parts = location.hash
+    .replace(/^#\/?/, "")
+    .split("/")
+    .filter(Boolean)
+    .map(decodeURIComponent);
   const current = session;
   replaceChildren(main, h("p", { class: "meta", text: "Loading…" }));
   try {

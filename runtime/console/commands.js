@@ -21,7 +21,12 @@ export class CommandsPanel {
     this.element = h(
       "section",
       { class: "panel commands", "aria-labelledby": this.headingId },
-      h("div", { class: "panel-head" }, h("h3", { id: this.headingId, text: "Commands" }), this.filter),
+      h(
+        "div",
+        { class: "panel-head" },
+        h("h3", { id: this.headingId, text: "Commands" }),
+        this.filter,
+      ),
       this.note,
       this.list,
     );
@@ -41,7 +46,10 @@ export class CommandsPanel {
     this.forms.clear();
     const names = Object.keys(functions).sort();
     const forms = names.map((name) => this.#buildForm(name, functions[name], saved.get(name)));
-    replaceChildren(this.list, forms.length ? forms : h("p", { text: "No commands available to you." }));
+    replaceChildren(
+      this.list,
+      forms.length ? forms : h("p", { text: "No commands available to you." }),
+    );
     this.#applyFilter();
     if (focusKey) this.#restoreFocus(...focusKey);
     if (reason) {
@@ -71,7 +79,8 @@ export class CommandsPanel {
     const params = spec.params || {};
     const order = spec.order || Object.keys(params);
     const fields = order.map((param) => buildField(param, params[param] || {}, formId));
-    if (saved) for (const field of fields) if (saved.has(field.name)) field.restore(saved.get(field.name));
+    if (saved)
+      for (const field of fields) if (saved.has(field.name)) field.restore(saved.get(field.name));
     const result = h("div", { class: "result", role: "status" });
     const error = h("div", { class: "error", role: "alert" });
     const curlText = h("pre", { class: "cli" });
@@ -93,7 +102,9 @@ export class CommandsPanel {
         onchange: () => this.#showCommandLines(entry),
       },
       h("h4", { id: headingId, class: "command-name", text: name }),
-      fields.length ? fields.map((f) => f.element) : h("p", { class: "hint", text: "No parameters." }),
+      fields.length
+        ? fields.map((f) => f.element)
+        : h("p", { class: "hint", text: "No parameters." }),
       h(
         "div",
         { class: "actions" },
@@ -107,7 +118,10 @@ export class CommandsPanel {
         "details",
         { class: "command-line" },
         h("summary", { text: "Command line" }),
-        h("p", { class: "hint", text: "curl (credential from $RUNTIME_API_KEY or $RUNTIME_TOKEN):" }),
+        h("p", {
+          class: "hint",
+          text: "curl (credential from $RUNTIME_API_KEY or $RUNTIME_TOKEN):",
+        }),
         curlText,
         h("p", { class: "hint", text: "runtime CLI:" }),
         execText,
@@ -180,12 +194,19 @@ export class CommandsPanel {
       await navigator.clipboard.writeText(text);
       this.ctx.announce(`Copied the ${kind} command for ${entry.name}.`);
     } catch {
-      this.ctx.announce(`Copying is not allowed here; the ${kind} command is shown under Command line.`);
+      this.ctx.announce(
+        `Copying is not allowed here; the ${kind} command is shown under Command line.`,
+      );
     }
   }
 
   #showInvalid(entry, error) {
-    replaceChildren(entry.error, h("strong", { text: "Not sent" }), " ", h("span", { text: error.message }));
+    replaceChildren(
+      entry.error,
+      h("strong", { text: "Not sent" }),
+      " ",
+      h("span", { text: error.message }),
+    );
     entry.result.replaceChildren();
     entry.fields.find((f) => f.control.getAttribute("aria-invalid") === "true")?.control.focus();
   }
@@ -206,7 +227,12 @@ export class CommandsPanel {
     try {
       outcome = await this.ctx.api.exec(this.ctx.sysId, this.ctx.slug, entry.name, named);
     } catch (error) {
-      outcome = { ok: false, status: 0, ms: 0, value: { error: "network error", message: error.message } };
+      outcome = {
+        ok: false,
+        status: 0,
+        ms: 0,
+        value: { error: "network error", message: error.message },
+      };
     }
     if (run !== entry.runs) return; // a later run owns the output
     entry.form.removeAttribute("aria-busy");
@@ -216,7 +242,12 @@ export class CommandsPanel {
       replaceChildren(
         entry.result,
         h("p", { class: "meta", text: `Result · ${meta}` }),
-        h("pre", { class: "json", tabindex: "0", "aria-label": `Result of ${entry.name}`, text: pretty(outcome.value) }),
+        h("pre", {
+          class: "json",
+          tabindex: "0",
+          "aria-label": `Result of ${entry.name}`,
+          text: pretty(outcome.value),
+        }),
       );
       return;
     }
@@ -225,7 +256,12 @@ export class CommandsPanel {
     const backtrace = Array.isArray(failure.backtrace) ? failure.backtrace : null;
     replaceChildren(
       entry.error,
-      h("p", {}, h("strong", { class: "error-code", text: failure.error || "error" }), ` · ${meta}`),
+      h(
+        "p",
+        {},
+        h("strong", { class: "error-code", text: failure.error || "error" }),
+        ` · ${meta}`,
+      ),
       h("p", { class: "error-message", text: failure.message ?? pretty(outcome.value) }),
       backtrace && backtrace.length
         ? h(

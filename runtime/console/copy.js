@@ -37,7 +37,9 @@ export function positionalArgs(order, params, named) {
   order.forEach((name, i) => {
     if (name in named) last = i;
   });
-  return order.slice(0, last + 1).map((name) => (name in named ? named[name] : params[name].default));
+  return order
+    .slice(0, last + 1)
+    .map((name) => (name in named ? named[name] : params[name].default));
 }
 
 export function execCommand(origin, sysId, slug, method, positional, credential) {

@@ -19,13 +19,23 @@ export class DebugLog {
     this.lines = []; // {level, text, time, li}
     this.held = 0;
     this.headingId = uid("debug-heading");
-    this.toggle = h("button", { type: "button", class: "primary", text: "Start debug", onclick: () => this.#toggle() });
+    this.toggle = h("button", {
+      type: "button",
+      class: "primary",
+      text: "Start debug",
+      onclick: () => this.#toggle(),
+    });
     this.level = h(
       "select",
       { id: uid("debug-level"), onchange: () => this.#applyFilter() },
       LEVELS.map((level) => h("option", { value: level, selected: level === "debug" }, level)),
     );
-    this.pause = h("button", { type: "button", "aria-pressed": "false", text: "Pause", onclick: () => this.#togglePause() });
+    this.pause = h("button", {
+      type: "button",
+      "aria-pressed": "false",
+      text: "Pause",
+      onclick: () => this.#togglePause(),
+    });
     this.clear = h("button", { type: "button", text: "Clear", onclick: () => this.#clear() });
     this.count = h("span", { class: "meta" });
     this.list = h("ol", { class: "log", tabindex: "0", "aria-label": "Debug lines" });
@@ -55,7 +65,9 @@ export class DebugLog {
       this.toggle.textContent = "Start debug";
       this.announce("Debug stream stopped.");
     } else {
-      this.detach = this.socket.debug(this.sysId, this.moduleId, this.index, (level, msg) => this.#add(level, msg));
+      this.detach = this.socket.debug(this.sysId, this.moduleId, this.index, (level, msg) =>
+        this.#add(level, msg),
+      );
       this.toggle.textContent = "Stop debug";
       this.announce("Debug stream started.");
     }
@@ -113,7 +125,8 @@ export class DebugLog {
     const minimum = rank(this.level.value);
     const shown = this.lines.filter((l) => rank(l.level) >= minimum).length;
     this.count.textContent =
-      `${shown} of ${this.lines.length} lines shown` + (this.held ? `, ${this.held} held while paused` : "");
+      `${shown} of ${this.lines.length} lines shown` +
+      (this.held ? `, ${this.held} held while paused` : "");
   }
 
   dispose() {

@@ -36,7 +36,11 @@ export class ModuleView {
     this.element = h(
       "div",
       { class: "view module-view" },
-      breadcrumb([["Systems", "#/"], [sysId, systemHref(sysId)], [slug, null]]),
+      breadcrumb([
+        ["Systems", "#/"],
+        [sysId, systemHref(sysId)],
+        [slug, null],
+      ]),
       h("h2", { class: "view-title", tabindex: "-1" }, h("code", { text: slug })),
       this.info,
       this.problem,
@@ -69,10 +73,16 @@ export class ModuleView {
     this.table.setKeys(statusMap);
     this.commands.update(functions);
     this.element.append(
-      h("div", { class: "module-grid" }, h("div", { class: "column" }, this.table.element, this.debug.element), this.commands.element),
+      h(
+        "div",
+        { class: "module-grid" },
+        h("div", { class: "column" }, this.table.element, this.debug.element),
+        this.commands.element,
+      ),
     );
     // the digest the forms were built from; any other value means the commands changed
-    this.interfaceDigest = INTERFACE_STATUS in statusMap ? JSON.parse(statusMap[INTERFACE_STATUS]) : null;
+    this.interfaceDigest =
+      INTERFACE_STATUS in statusMap ? JSON.parse(statusMap[INTERFACE_STATUS]) : null;
     const unbind = socket.bind(this.sysId, this.name, this.index, INTERFACE_STATUS, (digest) => {
       if (digest === this.interfaceDigest) return;
       this.interfaceDigest = digest;
@@ -83,7 +93,11 @@ export class ModuleView {
     const timer = setInterval(() => {
       if (document.visibilityState === "visible") this.refresh(null, { commands: false });
     }, STATUS_REFRESH_MS);
-    this.disposers.push(unbind, () => socket.removeEventListener("open", onOpen), () => clearInterval(timer));
+    this.disposers.push(
+      unbind,
+      () => socket.removeEventListener("open", onOpen),
+      () => clearInterval(timer),
+    );
   }
 
   async #describe() {
@@ -96,14 +110,24 @@ export class ModuleView {
       this.info,
       module
         ? [
-            h("dt", { text: "Module id" }), h("dd", {}, h("code", { text: module.id })),
-            h("dt", { text: "Driver" }), h("dd", {}, h("code", { text: module.driver })),
-            h("dt", { text: "State" }), h("dd", {}, stateBadge(module)),
-            module.error ? [h("dt", { text: "Load error" }), h("dd", { class: "load-error", text: module.error })] : null,
+            h("dt", { text: "Module id" }),
+            h("dd", {}, h("code", { text: module.id })),
+            h("dt", { text: "Driver" }),
+            h("dd", {}, h("code", { text: module.driver })),
+            h("dt", { text: "State" }),
+            h("dd", {}, stateBadge(module)),
+            module.error
+              ? [
+                  h("dt", { text: "Load error" }),
+                  h("dd", { class: "load-error", text: module.error }),
+                ]
+              : null,
           ]
         : [],
     );
-    this.problem.textContent = module ? "" : `Module ${this.slug} is not in system ${this.sysId} (any more).`;
+    this.problem.textContent = module
+      ? ""
+      : `Module ${this.slug} is not in system ${this.sysId} (any more).`;
     return module;
   }
 
@@ -126,7 +150,8 @@ export class ModuleView {
         this.table?.setKeys(statusMap);
         if (functions) this.commands?.update(functions, reason);
       } catch (error) {
-        if (error.name !== "RefusedError") this.problem.textContent = `Could not refresh: ${error.message}`;
+        if (error.name !== "RefusedError")
+          this.problem.textContent = `Could not refresh: ${error.message}`;
       } finally {
         this.refreshing = null;
         const pending = this.pending;

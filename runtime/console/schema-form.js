@@ -61,7 +61,8 @@ function describeType(schema, kind) {
   const title = schema.title && schema.title !== "Any" ? schema.title : null;
   if (kind === "json") {
     const { base } = resolveSchema(schema);
-    const shape = base.type === "array" ? "JSON array" : base.type === "object" ? "JSON object" : "JSON";
+    const shape =
+      base.type === "array" ? "JSON array" : base.type === "object" ? "JSON object" : "JSON";
     return title ? `${title}, as ${shape}` : shape;
   }
   return title || kind;
@@ -91,7 +92,8 @@ export function buildField(name, schema, formId) {
   if (kind === "select") {
     const values = Array.isArray(base.enum) ? base.enum : [base.const];
     const options = [];
-    if (!required) options.push(h("option", { value: "" }, `(default: ${JSON.stringify(schema.default)})`));
+    if (!required)
+      options.push(h("option", { value: "" }, `(default: ${JSON.stringify(schema.default)})`));
     else if (nullable) options.push(h("option", { value: "null" }, "null"));
     for (const value of values) {
       options.push(h("option", { value: JSON.stringify(value) }, String(value)));
@@ -100,7 +102,8 @@ export function buildField(name, schema, formId) {
     read = () => (control.value === "" ? OMIT : JSON.parse(control.value));
   } else if (kind === "tristate") {
     const options = [];
-    if (!required) options.push(h("option", { value: "" }, `(default: ${JSON.stringify(schema.default)})`));
+    if (!required)
+      options.push(h("option", { value: "" }, `(default: ${JSON.stringify(schema.default)})`));
     options.push(h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"));
     options.push(h("option", { value: "null" }, "null"));
     control = h("select", common, options);
@@ -135,7 +138,12 @@ export function buildField(name, schema, formId) {
       autocomplete: "off",
       spellcheck: "false",
       maxlength: base.maxLength,
-      placeholder: base.format === "date-time" ? "2026-01-31T09:00:00Z" : required ? null : JSON.stringify(schema.default),
+      placeholder:
+        base.format === "date-time"
+          ? "2026-01-31T09:00:00Z"
+          : required
+            ? null
+            : JSON.stringify(schema.default),
     });
     read = () => (control.value === "" ? emptyValue(name, required, nullable) : control.value);
   } else {
@@ -144,7 +152,13 @@ export function buildField(name, schema, formId) {
       ...common,
       rows: 3,
       spellcheck: "false",
-      placeholder: required ? (wanted === "array" ? "[]" : wanted === "object" ? "{}" : "JSON") : JSON.stringify(schema.default),
+      placeholder: required
+        ? wanted === "array"
+          ? "[]"
+          : wanted === "object"
+            ? "{}"
+            : "JSON"
+        : JSON.stringify(schema.default),
     });
     read = () => {
       const text = control.value.trim();
@@ -156,8 +170,12 @@ export function buildField(name, schema, formId) {
         throw new FieldError(`${name}: not valid JSON (${error.message})`);
       }
       if (value === null && nullable) return null;
-      if (wanted === "array" && !Array.isArray(value)) throw new FieldError(`${name}: must be a JSON array`);
-      if (wanted === "object" && (value === null || typeof value !== "object" || Array.isArray(value))) {
+      if (wanted === "array" && !Array.isArray(value))
+        throw new FieldError(`${name}: must be a JSON array`);
+      if (
+        wanted === "object" &&
+        (value === null || typeof value !== "object" || Array.isArray(value))
+      ) {
         throw new FieldError(`${name}: must be a JSON object`);
       }
       return value;

@@ -154,7 +154,14 @@ export class ControlSocket extends EventTarget {
   #sendDebug(debug) {
     const id = this.nextId++;
     this.routes.set(id, debug);
-    this.#send({ id, cmd: "debug", sys: debug.sys, mod: debug.mod, index: debug.index, name: "debug" });
+    this.#send({
+      id,
+      cmd: "debug",
+      sys: debug.sys,
+      mod: debug.mod,
+      index: debug.index,
+      name: "debug",
+    });
   }
 
   /** Listen to one status; `listener(value)` gets each value (null: deleted). Returns an unbind. */

@@ -20,7 +20,13 @@ export class StatusTable {
       h(
         "thead",
         {},
-        h("tr", {}, h("th", { scope: "col", text: "Name" }), h("th", { scope: "col", text: "Value" }), h("th", { scope: "col", text: "Updated" })),
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col", text: "Name" }),
+          h("th", { scope: "col", text: "Value" }),
+          h("th", { scope: "col", text: "Updated" }),
+        ),
       ),
       this.tbody,
     );
@@ -30,7 +36,11 @@ export class StatusTable {
       { class: "panel status", "aria-labelledby": this.headingId },
       h("div", { class: "panel-head" }, h("h3", { id: this.headingId, text: "Status" })),
       this.staleNote,
-      h("div", { class: "table-scroll", tabindex: "0", role: "group", "aria-label": "Status values" }, this.table),
+      h(
+        "div",
+        { class: "table-scroll", tabindex: "0", role: "group", "aria-label": "Status values" },
+        this.table,
+      ),
     );
     this.stateListener = (event) => this.#onState(event.detail.state);
     socket.addEventListener("state", this.stateListener);

@@ -23,7 +23,11 @@ export function systemSection(system, { headingLevel = "h2", linkHeading = true 
     return h(
       "tr",
       { dataset: { module: module.id } },
-      h("th", { scope: "row" }, h("a", { href: moduleHref(system.id, slug) }, h("code", { text: slug }))),
+      h(
+        "th",
+        { scope: "row" },
+        h("a", { href: moduleHref(system.id, slug) }, h("code", { text: slug })),
+      ),
       h("td", {}, h("code", { text: module.id })),
       h("td", {}, h("code", { class: "driver", text: module.driver })),
       h("td", {}, stateBadge(module)),
@@ -48,7 +52,9 @@ export function systemSection(system, { headingLevel = "h2", linkHeading = true 
               h(
                 "tr",
                 {},
-                ["Module", "Module id", "Driver", "State", "Load error"].map((t) => h("th", { scope: "col", text: t })),
+                ["Module", "Module id", "Driver", "State", "Load error"].map((t) =>
+                  h("th", { scope: "col", text: t }),
+                ),
               ),
             ),
             h("tbody", {}, rows),
@@ -77,8 +83,16 @@ export async function renderSystem(api, sysId) {
   return h(
     "div",
     { class: "view system-view" },
-    breadcrumb([["Systems", "#/"], [sysId, null]]),
-    h("h2", { class: "view-title", tabindex: "-1" }, h("code", { text: sysId }), ` — ${system.name}`),
+    breadcrumb([
+      ["Systems", "#/"],
+      [sysId, null],
+    ]),
+    h(
+      "h2",
+      { class: "view-title", tabindex: "-1" },
+      h("code", { text: sysId }),
+      ` — ${system.name}`,
+    ),
     systemSection(system, { headingLevel: "h3", linkHeading: false }),
   );
 }
