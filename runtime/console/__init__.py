@@ -60,8 +60,17 @@ async def asset(request: web.Request) -> web.StreamResponse:
     return _file_response(path)
 
 
+async def to_index(_request: web.Request) -> web.StreamResponse:
+    """`/console/` is the page at `/` (relative, so a proxy's path prefix is kept)."""
+    raise web.HTTPFound("../")
+
+
 def add_console_routes(app: web.Application) -> None:
-    """Serve the console at `/` and `/console/`, its assets at `/console/<file>`."""
+    """Serve the console at `/` (`/console/` leads there), its assets at `/console/<file>`.
+
+    The page refers to its assets and the API by relative URLs, so it also works when a proxy
+    serves the runtime under a path prefix.
+    """
     app.router.add_get("/", index)
-    app.router.add_get(ASSET_PREFIX, index)
+    app.router.add_get(ASSET_PREFIX, to_index)
     app.router.add_get(ASSET_PREFIX + "{name}", asset)

@@ -1,6 +1,12 @@
 // REST client for the runtime's public API, with the signed-in credential in a header.
 
-export const API = "/api/engine/v2/systems";
+// Paths are relative to the page, so the console also works behind a proxy that adds a prefix.
+export const API = "api/engine/v2/systems";
+
+/** The runtime's base URL as this page reaches it (no trailing slash). */
+export function baseUrl() {
+  return new URL(".", document.baseURI).href.replace(/\/$/, "");
+}
 
 /** Raised when the runtime answers 401: the credential was refused. */
 export class RefusedError extends Error {

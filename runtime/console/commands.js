@@ -1,5 +1,6 @@
 // The Commands panel: one form per command of the functions listing, run over REST.
 
+import { baseUrl } from "./api.js";
 import { curlCommand, execCommand, positionalArgs } from "./copy.js";
 import { clock, h, pretty, replaceChildren, uid } from "./dom.js";
 import { buildField, FieldError, OMIT } from "./schema-form.js";
@@ -152,7 +153,7 @@ export class CommandsPanel {
 
   #commandLines(entry, named) {
     const { sysId, slug, credential } = this.ctx;
-    const origin = location.origin;
+    const origin = baseUrl();
     const positional = positionalArgs(entry.spec.order || [], entry.spec.params || {}, named);
     return {
       curl: curlCommand(origin, sysId, slug, entry.name, named, credential),

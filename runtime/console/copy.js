@@ -21,7 +21,7 @@ export function curlCommand(origin, sysId, slug, method, named, credential) {
       : `"Authorization: Bearer $${TOKEN_VARIABLE}"`;
   return [
     "curl -sS -X POST",
-    shellQuote(origin + execPath(sysId, slug, method)),
+    shellQuote(`${origin}/${execPath(sysId, slug, method)}`),
     `-H ${auth}`,
     "-H 'Content-Type: application/json'",
     `--data ${shellQuote(JSON.stringify(named))}`,

@@ -5,7 +5,7 @@
 
 import { authQuery } from "./api.js";
 
-export const CONTROL_PATH = "/api/engine/v2/systems/control";
+export const CONTROL_PATH = "api/engine/v2/systems/control";
 /** First reconnect delay (ms); doubles on each failed attempt up to RECONNECT_MAX_MS. */
 export const RECONNECT_BASE_MS = 500;
 export const RECONNECT_MAX_MS = 30000;
@@ -40,8 +40,10 @@ export class ControlSocket extends EventTarget {
   }
 
   url() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    return `${scheme}://${location.host}${CONTROL_PATH}?${authQuery(this.credential)}`;
+    const url = new URL(CONTROL_PATH, document.baseURI);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.search = authQuery(this.credential);
+    return url.href;
   }
 
   start() {

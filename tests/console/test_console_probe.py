@@ -23,6 +23,7 @@ from tests.console.pages import (
     status_value,
     tab_to,
 )
+from tests.console.prefix_proxy import prefix_proxy
 from tests.console.support import ADMIN_KEY, ROOT, USER_KEY, Served, bearer_token
 
 HTTP_TIMEOUT = 10
@@ -284,3 +285,19 @@ def test_new_and_deleted_status_names_are_picked_up(page: Page, probe: Served) -
     expect(status_table(page).locator('tr[data-status="from_console"]')).to_have_count(0)
     rest_exec(probe, "remember", '["from_outside", null]')
     expect(status_table(page).locator('tr[data-status="from_outside"]')).to_have_count(0)
+
+
+def test_the_console_works_behind_a_proxy_path_prefix(page: Page, probe: Served) -> None:
+    with prefix_proxy(probe.url) as base:
+        sign_in(page, base, ADMIN_KEY)  # the WebSocket goes through the proxy too
+        open_module(page, "sys-probe", "Probe_1")
+        expect(status_value(page, "connected")).to_have_text("true")
+        form = execute(page, "bump", by="1")
+        counter = form.get_by_role("status").locator("pre").inner_text()
+        expect(status_value(page, "counter")).to_have_text(counter)
+        curl_line = form.locator("pre.cli").first.text_content() or ""
+        assert f"{base}/api/engine/v2/systems/sys-probe/Probe_1/bump" in curl_line
+        env = {**os.environ, "RUNTIME_API_KEY": ADMIN_KEY}
+        ran = subprocess.run(["bash", "-c", curl_line], env=env, capture_output=True, timeout=10)
+        assert int(ran.stdout) == int(counter) + 1
+        expect(status_value(page, "counter")).to_have_text(str(int(counter) + 1))

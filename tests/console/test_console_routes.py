@@ -22,7 +22,7 @@ async def test_the_page_and_its_modules_are_served_without_a_credential() -> Non
     async with run_runtime(SAMPLE) as rt:
         status, headers, body = await _get(rt.url + "/")
         assert status == 200 and headers["Content-Type"].startswith("text/html")
-        assert b'<script type="module" src="/console/app.js">' in body
+        assert b'<script type="module" src="console/app.js">' in body
         policy = headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "connect-src 'self'" in policy
         assert headers["X-Content-Type-Options"] == "nosniff"
@@ -33,8 +33,11 @@ async def test_the_page_and_its_modules_are_served_without_a_credential() -> Non
             assert body == (STATIC_DIR / name).read_bytes()
         status, headers, _ = await _get(rt.url + "/console/app.js")
         assert headers["Content-Type"].startswith("text/javascript")
-        status, headers, _ = await _get(rt.url + "/console/")
-        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(rt.url + "/console/", allow_redirects=False) as response:
+                assert response.status == 302 and response.headers["Location"] == "../"
+            async with http.get(rt.url + "/console/") as response:
+                assert response.status == 200 and str(response.url) == rt.url + "/"
 
 
 async def test_nothing_but_the_console_files_is_served() -> None:
