@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
 from runtime.config import ModuleConfig, load_driver_class
 from runtime.interface_signal import INTERFACE_STATUS, interface_digest
@@ -121,3 +122,27 @@ def test_digest_follows_the_metadata(package: DriverPackage) -> None:
     assert interface_digest(one) == interface_digest(one)
     assert interface_digest(one) != interface_digest(two)
     assert len(interface_digest(one)) == 16
+
+
+async def test_a_config_reload_that_swaps_the_driver_notifies_too(
+    package: DriverPackage, tmp_path: Path
+) -> None:
+    package.write("lamp", LAMP_V1)
+    package.write("other", OTHER)
+    config = _config(package)
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    async with run_runtime(config_path=config_path, reload=True) as rt, rt.client() as client:
+        assert rt.reloader is not None
+        await client.bind("sys-1", "Lamp", INTERFACE_STATUS)
+        config["modules"]["mod-lamp"]["driver"] = package.driver("lamp", "Lamp").replace(
+            "lamp:Lamp", "other:Other"
+        )
+        config["modules"]["mod-lamp"]["name"] = "Lamp"
+        config_path.write_text(yaml.safe_dump(config))
+        report = (await rt.reloader.handle_changes([config_path]))[0]
+        assert report.ok and report.restarted == ["mod-lamp"]
+        notify = await client.next_notify()
+        assert notify["value"] == interface_digest(rt.runtime.host.modules["mod-lamp"])
+        status, functions = await rt.rest("GET", "/api/engine/v2/systems/sys-1/functions/Lamp_1")
+        assert status == 200 and set(functions) == {"ping"}
