@@ -33,6 +33,7 @@ export class ModuleView {
     this.pending = null;
     this.info = h("dl", { class: "module-info" });
     this.problem = h("div", { class: "problem", role: "alert" });
+    this.refusals = h("p", { class: "problem" });
     this.element = h(
       "div",
       { class: "view module-view" },
@@ -44,6 +45,7 @@ export class ModuleView {
       h("h2", { class: "view-title", tabindex: "-1" }, h("code", { text: slug })),
       this.info,
       this.problem,
+      this.refusals,
     );
   }
 
@@ -90,12 +92,21 @@ export class ModuleView {
     });
     const onOpen = () => this.refresh();
     socket.addEventListener("open", onOpen);
+    const refused = new Set();
+    const onError = (event) => {
+      const { what, msg } = event.detail;
+      if (!what) return;
+      refused.add(what);
+      this.refusals.textContent = `The runtime refused ${[...refused].join(", ")}: ${msg}`;
+    };
+    socket.addEventListener("frame-error", onError);
     const timer = setInterval(() => {
       if (document.visibilityState === "visible") this.refresh(null, { commands: false });
     }, STATUS_REFRESH_MS);
     this.disposers.push(
       unbind,
       () => socket.removeEventListener("open", onOpen),
+      () => socket.removeEventListener("frame-error", onError),
       () => clearInterval(timer),
     );
   }

@@ -142,7 +142,13 @@ export class ControlSocket extends EventTarget {
     } else if (frame.type === "debug" && route) {
       for (const listener of route.listeners) listener(frame.level, frame.msg);
     } else if (frame.type === "error") {
-      this.dispatchEvent(new CustomEvent("frame-error", { detail: frame }));
+      // a refused bind or debug request: say which status or module it was for
+      const what = route
+        ? "name" in route
+          ? `status ${route.name}`
+          : `debug of ${route.mod}`
+        : null;
+      this.dispatchEvent(new CustomEvent("frame-error", { detail: { ...frame, what } }));
     }
   }
 

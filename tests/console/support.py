@@ -194,12 +194,13 @@ def make_probe_site(root: Path, extra_config: dict[str, Any] | None = None) -> P
         "modules": {
             "mod-probe": {"driver": f"{package}.probe:Probe"},
             "mod-broken": {"driver": f"{package}.probe:Broken", "load_timeout": 5},
+            "mod-secret": {"driver": f"{package}.probe:Probe", "name": "_Secret"},
         },
         "systems": {
             "sys-probe": {
                 "name": "Probe lab",
                 "description": "A test driver",
-                "modules": ["mod-probe", "mod-broken"],
+                "modules": ["mod-probe", "mod-broken", "mod-secret"],
             }
         },
         **(extra_config or {}),
