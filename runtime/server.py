@@ -21,6 +21,7 @@ from runtime import access_log
 from runtime.auth import Authenticator, AuthError, Principal
 from runtime.cluster.routes import COMMAND_PREFIX, ClusterRoutes
 from runtime.config import RuntimeConfig
+from runtime.console import add_console_routes
 from runtime.errors import ExecFailure
 from runtime.health import HealthRoutes
 from runtime.interface import RUNTIME_VERSION
@@ -116,6 +117,7 @@ class Runtime:
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
         ClusterRoutes(self).add_to(app)
+        add_console_routes(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
