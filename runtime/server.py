@@ -20,6 +20,7 @@ from protocol import MAX_FRAME_BYTES, ErrorCode
 from runtime import access_log
 from runtime.auth import Authenticator, AuthError, Principal
 from runtime.config import RuntimeConfig
+from runtime.console import add_console_routes
 from runtime.errors import ExecFailure
 from runtime.health import HealthRoutes
 from runtime.interface import RUNTIME_VERSION
@@ -103,6 +104,7 @@ class Runtime:
         app.router.add_get(CONTROL_PATH, self.control)
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
+        add_console_routes(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
