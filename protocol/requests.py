@@ -34,6 +34,7 @@ class Command(StrEnum):
 _COMMANDS = {c.value: c for c in Command}
 _KEYS = frozenset({"id", "cmd", "sys", "mod", "index", "name", "args"})
 _REQUIRED = ("id", "cmd", "sys", "mod", "name")
+_REQUIRED_COUNT = len(_REQUIRED)
 
 Args = list[Any] | dict[str, Any]
 
@@ -106,29 +107,29 @@ def validate_request(data: Any) -> Request | ParseFailure:
     if type(data) is not dict:
         reason = f"expected a JSON object, got {_type_name(data)}"
         return ParseFailure(0, ErrorCode.BAD_REQUEST, reason)
-    raw_id = data.get("id")
     try:
         request_id, cmd, sys, mod, name = (
-            raw_id,
+            data["id"],
             data["cmd"],
             data["sys"],
             data["mod"],
             data["name"],
         )
     except KeyError:
-        return _validate_in_detail(data, raw_id)
+        return _validate_in_detail(data, data.get("id"))
     index = data.get("index", 1)
     if index is None:
         index = 1
     args = data.get("args")
     if args is None:
         args = []
-    command = _COMMANDS.get(cmd) if type(cmd) is str else None
+    # the five required keys are there: any key beyond them and `index` / `args` is unknown
+    size = len(data)
     if (
-        data.keys() <= _KEYS
+        (size == _REQUIRED_COUNT or size == _REQUIRED_COUNT + ("index" in data) + ("args" in data))
         and type(request_id) is int
         and INT64_MIN <= request_id <= INT64_MAX
-        and command is not None
+        and type(cmd) is str
         and type(sys) is str
         and type(mod) is str
         and type(name) is str
@@ -136,8 +137,10 @@ def validate_request(data: Any) -> Request | ParseFailure:
         and INT32_MIN <= index <= INT32_MAX
         and (type(args) is list or type(args) is dict)
     ):
-        return Request(request_id, command, sys, mod, index, name, args)
-    return _validate_in_detail(data, raw_id)
+        command = _COMMANDS.get(cmd)
+        if command is not None:
+            return Request(request_id, command, sys, mod, index, name, args)
+    return _validate_in_detail(data, data.get("id"))
 
 
 def _validate_in_detail(data: dict[str, Any], raw_id: Any) -> Request | ParseFailure:

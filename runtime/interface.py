@@ -102,20 +102,27 @@ class Command:
     _by_position: bool = field(init=False, repr=False)
     #: How many leading parameters a JSON array must supply (up to the last required one).
     _min_args: int = field(init=False, repr=False)
+    #: Each parameter's `exact_type`: a JSON array whose values have exactly these types
+    #: needs no conversion at all.
+    _exact_types: tuple[type | None, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_position = all(p.by_position for p in self.params)
+        self._exact_types = tuple(p.exact_type for p in self.params)
         required = [i for i, p in enumerate(self.params) if p.required]
         self._min_args = required[-1] + 1 if required else 0
 
     def call_arguments(self, args: list[Any] | dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """What to call the function with: `bind`, minus the name mapping when it can be skipped.
 
-        A JSON array that fills the parameters in order is passed on by position (converted),
-        with a shared empty keyword dict: pass that on, never change it.
+        A JSON array that fills the parameters in order is passed on by position (converted;
+        as it is when every value already has its parameter's exact type), with a shared empty
+        keyword dict: pass both on, never change them.
         """
         params = self.params
         if type(args) is list and self._by_position:
+            if tuple(map(type, args)) == self._exact_types:
+                return args, _NO_KEYWORDS
             given = len(args)
             if self._min_args <= given <= len(params):
                 name = self.name

@@ -372,12 +372,12 @@ class ModuleHost:
         method: str,
         args: list[Any] | dict[str, Any],
         clearance: Clearance,
-    ) -> ExecResult | Coroutine[Any, Any, ExecResult]:
+    ) -> bytes | Coroutine[Any, Any, bytes]:
         """Begin a command; raises ExecFailure classified for the reply.
 
-        A sync command runs right here and its result comes back at once (no task, no timer:
-        a timeout could not interrupt it anyway). An async one comes back as a coroutine to
-        await, which runs it under the module's exec timeout.
+        A sync command runs right here and its JSON-encoded result comes back at once (no task,
+        no timer: a timeout could not interrupt it anyway). An async one comes back as a
+        coroutine to await, which runs it under the module's exec timeout.
         """
         module = self.resolve(sys_id, name, index)
         if module is None:
@@ -433,7 +433,7 @@ class ModuleHost:
 
     async def _finish_exec(
         self, module: Module, method: str, pending: Awaitable[Any]
-    ) -> ExecResult:
+    ) -> bytes:
         """Await a command under the module's exec timeout (one shared timer, see Deadlines)."""
         timeout = module.config.exec_timeout
         task = asyncio.current_task()
@@ -469,12 +469,12 @@ class ModuleHost:
     ) -> ExecResult:
         """Run a command to the end; raises ExecFailure classified for the reply."""
         outcome = self.start_exec(sys_id, name, index, method, args, clearance)
-        return outcome if isinstance(outcome, ExecResult) else await outcome
+        return ExecResult(outcome if isinstance(outcome, bytes) else await outcome)
 
 
-def _encode_result(module: Module, method: str, result: Any) -> ExecResult:
+def _encode_result(module: Module, method: str, result: Any) -> bytes:
     try:
-        return ExecResult(jsonenc.dumps(result))
+        return jsonenc.dumps(result)
     except TypeError as exc:
         raise _driver_failure(module, method, exc) from None
 

@@ -46,7 +46,7 @@ from runtime.limits import (
 )
 from runtime.logs import DebugTap, get_logger
 from runtime.metrics import RuntimeMetrics
-from runtime.modules import ExecResult, ModuleHost
+from runtime.modules import ModuleHost
 from runtime.outbound import Outbound
 from runtime.streams import Binding, BindingKey, Streams
 from runtime.tasks import start_task
@@ -240,7 +240,7 @@ class Session(Outbound, Streams):
         except Exception as exc:
             self._send_failure(req, exc, started)
             return
-        if isinstance(outcome, ExecResult):
+        if isinstance(outcome, bytes):
             self._send_result(req, outcome, started)
             return
         task = start_task(self._loop, self._await_exec(req, outcome, started))
@@ -249,7 +249,7 @@ class Session(Outbound, Streams):
             execs.started(self.credential, task)
 
     async def _await_exec(
-        self, req: Request, pending: Awaitable[ExecResult], started: float
+        self, req: Request, pending: Awaitable[bytes], started: float
     ) -> None:
         """Reply once the command ends, then stop counting the exec (no done callback)."""
         try:
@@ -267,10 +267,10 @@ class Session(Outbound, Streams):
             if task is not None and self._tasks.pop(task, None) is not None:
                 self.execs.finished(task)
 
-    def _send_result(self, req: Request, result: ExecResult, started: float) -> None:
+    def _send_result(self, req: Request, value: bytes, started: float) -> None:
         self.stats.success(perf_counter() - started)
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
-        self.send(encode_success(req.id, meta, result.value, result.code))
+        self.send(encode_success(req.id, meta, value, 200))
 
     def _send_failure(self, req: Request, exc: Exception, started: float) -> None:
         if self.execs.stopping and _being_cancelled():

@@ -19,6 +19,10 @@ TINY_RUNS: dict[str, tuple[list[str], ...]] = {
         ["--duration", "0.2", "--warmup", "0.05", "--repeat", "1", "--connections", "2"],
         ["Exec on loopback", "sync exec/s", "async exec/s", "io round trip p50"],
     ),
+    "exec_cost.py": (
+        ["--execs", "64"],
+        ["sync ", "async ", "io ", "us/exec  (64 execs)"],
+    ),
     "fanout.py": (
         ["--connections", "5", "--keys", "1,3", "--rounds", "2", "--repeat", "1"],
         ["5 connections x 1 keys = 5 bindings", "5 connections x 3 keys = 15 bindings"],
