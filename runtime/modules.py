@@ -83,7 +83,7 @@ class RemoteExec(Protocol):
 
     def execute(
         self, module: Module, method: str, args: list[Any] | dict[str, Any]
-    ) -> Coroutine[Any, Any, ExecResult]: ...
+    ) -> Coroutine[Any, Any, bytes]: ...
 
 
 @dataclass(eq=False)
@@ -392,7 +392,7 @@ class ModuleHost:
         method: str,
         args: list[Any] | dict[str, Any],
         clearance: Clearance,
-    ) -> ExecResult | Coroutine[Any, Any, ExecResult]:
+    ) -> bytes | Coroutine[Any, Any, bytes]:
         """`start_exec` for a module already resolved; a remote module's exec is routed."""
         instance = module.instance
         if module.state is ModuleState.REMOTE and self.remote is not None:

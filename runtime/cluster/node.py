@@ -39,7 +39,7 @@ from runtime.cluster.store import RedisStatusStore
 from runtime.config import ClusterConfig
 from runtime.errors import ExecFailure
 from runtime.logs import DebugTap, get_logger
-from runtime.modules import ExecResult, Module, ModuleHost
+from runtime.modules import Module, ModuleHost
 from runtime.security import Clearance
 
 if TYPE_CHECKING:
@@ -384,17 +384,18 @@ class ClusterNode:
 
     def execute(
         self, module: Module, method: str, args: list[Any] | dict[str, Any]
-    ) -> Coroutine[Any, Any, ExecResult]:
+    ) -> Coroutine[Any, Any, bytes]:
+        """Run a command on the module's owner; its JSON-encoded result."""
         return self._execute(module, method, args)
 
     async def _execute(
         self, module: Module, method: str, args: list[Any] | dict[str, Any]
-    ) -> ExecResult:
+    ) -> bytes:
         if not self.healthy:
             message = f"module {module.id} runs on another host and Redis cannot be reached"
             raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, message, 503)
-        raw, code = await self.client.execute(module.id, method, args, module.config.exec_timeout)
-        return ExecResult(raw, code)
+        raw, _code = await self.client.execute(module.id, method, args, module.config.exec_timeout)
+        return raw
 
     def hosts(self, module_id: str) -> bool:
         """Whether this host holds the module's lease (runs it, or is starting it)."""

@@ -17,7 +17,7 @@ from aiohttp import web
 from protocol import ErrorCode
 from runtime.auth import AuthError
 from runtime.errors import ExecFailure
-from runtime.modules import ExecResult, ModuleState
+from runtime.modules import ModuleState
 from runtime.security import Clearance
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class ClusterRoutes:
             return _json({"error": f"module {module_id} is not hosted on {node.uri}"}, 421)
         try:
             outcome = host.start_module_exec(module, method, args, Clearance.ADMIN)
-            result = outcome if isinstance(outcome, ExecResult) else await outcome
+            result = outcome if isinstance(outcome, bytes) else await outcome
         except ExecFailure as failure:
             await node.store.barrier()
             if failure.error_code is ErrorCode.REQUEST_FAILED:
@@ -100,9 +100,9 @@ class ClusterRoutes:
             return _json(error, failure.http_code if failure.http_code >= 400 else 500)
         await node.store.barrier()  # the caller may read what the command wrote at once
         return web.Response(
-            body=result.value,
+            body=result,
             content_type="application/json",
-            headers={"Response-Code": str(result.code)},
+            headers={"Response-Code": "200"},
         )
 
     async def describe(self, request: web.Request) -> web.Response:
