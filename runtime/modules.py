@@ -11,7 +11,6 @@ import asyncio
 import copy
 import inspect
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,10 +18,12 @@ from typing import Any
 from protocol import ErrorCode
 from runtime import jsonenc
 from runtime.config import ModuleConfig, RuntimeConfig, SystemConfig, load_driver_class
+from runtime.containment import is_driver_failure
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
 from runtime.interface import ArgumentError, DriverInterface, interface_of
 from runtime.logs import get_logger
+from runtime.redaction import backtrace_lines, exception_message
 from runtime.scheduler import Scheduler
 from runtime.security import Clearance
 from runtime.status import StatusStore
@@ -47,11 +48,6 @@ async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-def exception_message(exc: BaseException) -> str:
-    """PlaceOS's `<message> (<ClassName>)`, with the bare class name."""
-    return f"{exc} ({type(exc).__name__})"
 
 
 @dataclass(slots=True)
@@ -201,7 +197,9 @@ class ModuleHost:
             module.instance = self._instantiate(module)
             async with asyncio.timeout(module.config.load_timeout):
                 await call_hook(module.instance.on_load)
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_driver_failure(exc):
+                raise
             reason = (
                 f"on_load timed out after {module.config.load_timeout:g} s"
                 if isinstance(exc, TimeoutError)
@@ -243,7 +241,9 @@ class ModuleHost:
             try:
                 async with asyncio.timeout(module.config.load_timeout):
                     await call_hook(instance.on_unload)
-            except Exception as exc:
+            except BaseException as exc:
+                if not is_driver_failure(exc):
+                    raise
                 get_logger(module_id=module.id).error("on_unload failed", exc_info=exc)
         module.state = "stopped"
 
@@ -273,7 +273,9 @@ class ModuleHost:
             takes_reason = bool(inspect.signature(hook).parameters)
             async with asyncio.timeout(module.config.load_timeout):
                 await (call_hook(hook, reason) if takes_reason else call_hook(hook))
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_driver_failure(exc):
+                raise
             get_logger(module_id=module.id).error("on_update failed", reason=reason, exc_info=exc)
 
     async def stop_all(self) -> None:
@@ -334,7 +336,9 @@ class ModuleHost:
             raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
         try:
             result = command.function(instance, *positional, **named)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... fail this call only
+            if not is_driver_failure(exc):
+                raise
             raise _driver_failure(module, method, exc) from None
         if inspect.isawaitable(result):
             return self._finish_exec(module, method, result)
@@ -352,7 +356,9 @@ class ModuleHost:
                 raise _driver_failure(module, method, exc) from None
             message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
             raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
-        except Exception as exc:
+        except BaseException as exc:  # a driver's CancelledError too; not the runtime's own
+            if not is_driver_failure(exc):
+                raise
             raise _driver_failure(module, method, exc) from None
         return _encode_result(module, method, result)
 
@@ -377,7 +383,7 @@ def _encode_result(module: Module, method: str, result: Any) -> ExecResult:
         raise _driver_failure(module, method, exc) from None
 
 
-def _driver_failure(module: Module, method: str, exc: Exception) -> ExecFailure:
+def _driver_failure(module: Module, method: str, exc: BaseException) -> ExecFailure:
     """An exception from a driver as PlaceOS reports it: `module raised: <msg> (<Class>)`."""
     get_logger(module_id=module.id).debug(
         f"executing {method} on {type(module.instance).__name__} ({module.id}) failed",
@@ -388,5 +394,4 @@ def _driver_failure(module: Module, method: str, exc: Exception) -> ExecFailure:
     return ExecFailure(ErrorCode.REQUEST_FAILED, message, code, _backtrace(exc))
 
 
-def _backtrace(exc: BaseException) -> list[str]:
-    return [line.rstrip() for line in traceback.format_tb(exc.__traceback__)]
+_backtrace = backtrace_lines

@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from protocol import MAX_FRAME_BYTES
-from runtime.auth import Authenticator, AuthError, Principal
+from runtime.access import Operation, requires
+from runtime.auth import PRINCIPAL_KEY, Authenticator, Principal
 from runtime.config import RuntimeConfig
+from runtime.gate import Gate
 from runtime.interface import RUNTIME_VERSION
 from runtime.logs import DebugTap, debug_tap, get_logger
 from runtime.modules import ModuleHost
-from runtime.rest import PRINCIPAL_KEY, RestRoutes
+from runtime.rest import RestRoutes
 from runtime.session import Session
 from runtime.status import StatusStore
 
@@ -46,6 +47,7 @@ class Runtime:
         self.store = StatusStore()
         self.host = ModuleHost(self.store)
         self.auth = Authenticator(config.auth, admin_keys)
+        self.gate = Gate(self)
         self.sessions: set[Session] = set()
         self.host.lookup_listeners.append(self._rebind_sessions)
         self.app = self._build_app()
@@ -54,10 +56,11 @@ class Runtime:
         self.url = ""
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth_middleware])
+        app = web.Application()
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
         RestRoutes(self).add_to(app)
+        self.gate.install(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -103,20 +106,6 @@ class Runtime:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    @web.middleware
-    async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == "/auth/authority" or not request.path.startswith("/api/"):
-            return await handler(request)
-        try:
-            request[PRINCIPAL_KEY] = self.auth.authenticate(request)
-        except AuthError as exc:
-            return web.Response(
-                body=orjson.dumps({"error": str(exc)}),
-                status=401,
-                content_type="application/json",
-            )
-        return await handler(request)
-
     async def authority(self, request: web.Request) -> web.Response:
         """What `@placeos/ts-client` loads first; version 3.x selects the v2 routes."""
         domain = request.host
@@ -134,6 +123,7 @@ class Runtime:
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
+    @requires(Operation.CONNECT)
     async def control(self, request: web.Request) -> web.StreamResponse:
         """The WebSocket control endpoint."""
         principal: Principal = request[PRINCIPAL_KEY]

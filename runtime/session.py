@@ -27,11 +27,11 @@ from protocol import (
     notify_parts,
     parse_request,
 )
+from runtime.access import Operation, check_access
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
 from runtime.logs import DebugTap, get_logger
 from runtime.modules import ExecResult, ModuleHost
-from runtime.security import Clearance
 
 #: Frames a connection may have waiting to be written before it is cut off.
 MAX_PENDING_FRAMES = 4096
@@ -170,6 +170,14 @@ class Session:
             self.send(encode_error(request.id, request.code, request.message, 500))
             return
         cmd = request.cmd
+        module_name = request.mod
+        if cmd is Command.DEBUG:  # debug addresses a module by its id
+            module = self.host.modules.get(module_name)
+            module_name = module.name if module is not None else None
+        denied = check_access(self.principal.clearance, Operation(cmd), module_name)
+        if denied is not None:
+            self.send(encode_error(request.id, ErrorCode.ACCESS_DENIED, denied.message, 401))
+            return
         if cmd is Command.EXEC:
             self._exec(request)
         elif cmd is Command.BIND:
@@ -222,10 +230,6 @@ class Session:
         self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 500))
 
     def _bind(self, req: Request) -> None:
-        if req.mod.startswith("_") and self.principal.clearance < Clearance.SUPPORT:
-            msg = "attempted to access protected module"
-            self.send(encode_error(req.id, ErrorCode.ACCESS_DENIED, msg, 401))
-            return
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
         key: BindingKey = (req.sys, req.mod, req.index, req.name)
         if key in self.bindings:

@@ -1,0 +1,96 @@
+"""The one access check every path goes through: WebSocket commands and REST routes alike.
+
+Clearance is user < support < admin. Any authenticated caller may list systems, bind, read state
+and functions, and exec (each function's own `@security` level is checked when it runs).
+Protected modules, whose name starts with `_`, need Support on every operation that touches them;
+`debug` and `ignore` need Support on any module. A refusal is `error_code` 2 on the WebSocket and
+HTTP 401 on REST, like a function above the caller's clearance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from runtime.security import Clearance
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The attribute `requires` sets on a REST handler.
+OPERATION_ATTR = "__runtime_operation__"
+#: What a module's name starts with when only Support and Admin may reach it.
+PROTECTED_PREFIX = "_"
+
+
+class Operation(StrEnum):
+    """What a caller asks to do. WebSocket commands use their own names."""
+
+    CONNECT = "connect"  # open the control WebSocket
+    LIST = "list"  # systems, one system, module types
+    BIND = "bind"
+    UNBIND = "unbind"
+    EXEC = "exec"
+    DEBUG = "debug"
+    IGNORE = "ignore"
+    STATE = "state"  # a module's status, or one status value
+    FUNCTIONS = "functions"  # a module's command listing
+    ADMIN = "admin"  # host administration
+
+
+#: The clearance an operation needs on any module.
+_NEEDS: dict[Operation, Clearance] = {
+    Operation.DEBUG: Clearance.SUPPORT,
+    Operation.IGNORE: Clearance.SUPPORT,
+    Operation.ADMIN: Clearance.ADMIN,
+}
+#: Operations that stay open on protected modules (dropping one's own binding is harmless).
+_UNPROTECTED = frozenset({Operation.CONNECT, Operation.LIST, Operation.UNBIND})
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    """A refusal and the message the caller gets."""
+
+    message: str
+
+
+def is_protected(module_name: str) -> bool:
+    """Whether only Support and Admin may reach a module of this name."""
+    return module_name.startswith(PROTECTED_PREFIX)
+
+
+def check_access(
+    clearance: Clearance, operation: Operation, module_name: str | None = None
+) -> Denied | None:
+    """None when `clearance` may do `operation` (on module `module_name`), else why not."""
+    needed = _NEEDS.get(operation)
+    if needed is not None and clearance < needed:
+        return Denied(f"{operation.value} requires {needed.name.lower()} clearance")
+    if (
+        module_name is not None
+        and operation not in _UNPROTECTED
+        and clearance < Clearance.SUPPORT
+        and is_protected(module_name)
+    ):
+        return Denied("attempted to access protected module")
+    return None
+
+
+def requires(operation: Operation) -> Callable[[F], F]:
+    """Declare the operation a REST handler performs (checked before it runs)."""
+
+    def mark(handler: F) -> F:
+        setattr(handler, OPERATION_ATTR, operation)
+        return handler
+
+    return mark
+
+
+def operation_of(handler: Any, method: str) -> Operation:
+    """The operation a REST handler declared; undeclared ones count as EXEC (POST) or STATE."""
+    declared = getattr(handler, OPERATION_ATTR, None)
+    if isinstance(declared, Operation):
+        return declared
+    return Operation.EXEC if method == "POST" else Operation.STATE
