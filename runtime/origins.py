@@ -23,6 +23,11 @@ from runtime.abuse import Network, is_trusted
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 #: Route prefixes CORS applies to (the console and health probes are same-origin only).
 CORS_PREFIXES = ("/api/", "/auth/authority")
+#: Methods the API routes serve; a preflight may ask for any of them on any API path (GET and
+#: POST routes of one path are separate resources to the router).
+CORS_METHODS = ("GET", "POST")
+#: Seconds a browser may cache a preflight's answer.
+CORS_MAX_AGE = 600
 #: `Sec-Fetch-Site` values that say the request came from a page of another origin.
 _FOREIGN_FETCH_SITES = frozenset({"cross-site", "same-site"})
 
@@ -82,7 +87,11 @@ class OriginPolicy:
         if not self.cors_origins:
             return
         options = aiohttp_cors.ResourceOptions(
-            allow_credentials=True, expose_headers="*", allow_headers="*", max_age=600
+            allow_credentials=True,
+            expose_headers="*",
+            allow_headers="*",
+            allow_methods=list(CORS_METHODS),
+            max_age=CORS_MAX_AGE,
         )
         cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(self.cors_origins, options))
 
