@@ -170,7 +170,7 @@ class Session:
             self.send(encode_error(request.id, request.code, request.message, 500))
             return
         cmd = request.cmd
-        module_name = request.mod
+        module_name: str | None = request.mod
         if cmd is Command.DEBUG:  # debug addresses a module by its id
             module = self.host.modules.get(module_name)
             module_name = module.name if module is not None else None
