@@ -172,7 +172,7 @@ class Session:
         cmd = request.cmd
         module_name: str | None = request.mod
         if cmd is Command.DEBUG:  # debug addresses a module by its id
-            module = self.host.modules.get(module_name)
+            module = self.host.modules.get(request.mod)
             module_name = module.name if module is not None else None
         denied = check_access(self.principal.clearance, Operation(cmd), module_name)
         if denied is not None:
