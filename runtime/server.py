@@ -20,6 +20,7 @@ from runtime.modules import ModuleHost
 from runtime.rest import RestRoutes
 from runtime.session import Session
 from runtime.status import StatusStore
+from runtime.wsmask import MaskedOnlyWebSocketResponse
 
 CONTROL_PATH = "/api/engine/v2/systems/control"
 #: Frames above this size close the connection (1009); up to MAX_FRAME_BYTES get an error reply.
@@ -127,7 +128,9 @@ class Runtime:
     async def control(self, request: web.Request) -> web.StreamResponse:
         """The WebSocket control endpoint."""
         principal: Principal = request[PRINCIPAL_KEY]
-        ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None)
+        ws = MaskedOnlyWebSocketResponse(
+            max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None
+        )
         await ws.prepare(request)
         session = Session(ws, principal, self.host, self.tap, request.transport)
         self.sessions.add(session)
