@@ -222,8 +222,10 @@ async def test_no_secret_leaves_the_runtime(
                 snapshot = rt.runtime.store.snapshot(module_id)
                 seen.append(f"{module_id} {module.describe()} {snapshot}")
                 seen.append(str(module.interface.metadata))
-            seen.append(await _cli("exec", "sys-demo", "Leaky_1", "login",
-                                   "--url", rt.url, "--api-key", ADMIN_KEY))
+            cli_exec = await _cli("exec", "sys-demo", "Leaky_1", "login",
+                                  "--url", rt.url, "--api-key", ADMIN_KEY)
+            assert "login refused" in cli_exec
+            seen.append(cli_exec)
             seen.append(await _cli("exec", "sys-demo", "Numbered_1", "list_users",
                                    "--url", rt.url, "--api-key", ADMIN_KEY))
             seen.append(await _cli("interface", LEAKY))
