@@ -86,8 +86,8 @@ class Gate:
         self.on_auth_failure: list[Callable[[], None]] = []
 
     def install(self, app: web.Application) -> None:
-        """Add the middleware (first) and CORS to `app`."""
-        app.middlewares.insert(0, self.middleware)
+        """Add the middleware and CORS to `app`."""
+        app.middlewares.append(self.middleware)
         self.origins.install_cors(app)
 
     @web.middleware
