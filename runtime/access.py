@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from protocol import Command
 from runtime.security import Clearance
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,14 +40,8 @@ class Operation(StrEnum):
     ADMIN = "admin"  # host administration
 
 
-#: The clearance an operation needs on any module.
-_NEEDS: dict[Operation, Clearance] = {
-    Operation.DEBUG: Clearance.SUPPORT,
-    Operation.IGNORE: Clearance.SUPPORT,
-    Operation.ADMIN: Clearance.ADMIN,
-}
 #: Operations that stay open on protected modules (dropping one's own binding is harmless).
-_UNPROTECTED = frozenset({Operation.CONNECT, Operation.LIST, Operation.UNBIND})
+UNPROTECTED = frozenset({Operation.CONNECT, Operation.LIST, Operation.UNBIND})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +59,39 @@ def is_protected(module_name: str) -> bool:
 def check_access(
     clearance: Clearance, operation: Operation, module_name: str | None = None
 ) -> Denied | None:
-    """None when `clearance` may do `operation` (on module `module_name`), else why not."""
-    needed = _NEEDS.get(operation)
-    if needed is not None and clearance < needed:
-        return Denied(f"{operation.value} requires {needed.name.lower()} clearance")
+    """None when `clearance` may do `operation` (on module `module_name`), else why not.
+
+    Written for the exec hot path: identity tests first, no enum hashing on the common path.
+    """
+    if clearance is Clearance.ADMIN:
+        return None
+    if operation is Operation.ADMIN:
+        return Denied("admin clearance required")
+    if (operation is Operation.DEBUG or operation is Operation.IGNORE) and (
+        clearance < Clearance.SUPPORT
+    ):
+        return Denied(f"{operation.value} requires support clearance")
     if (
         module_name is not None
-        and operation not in _UNPROTECTED
+        and module_name.startswith(PROTECTED_PREFIX)
         and clearance < Clearance.SUPPORT
-        and is_protected(module_name)
+        and operation not in UNPROTECTED
     ):
         return Denied("attempted to access protected module")
     return None
+
+
+def command_operation(command: Command) -> Operation:
+    """The operation of a WebSocket command."""
+    if command is Command.EXEC:
+        return Operation.EXEC
+    if command is Command.BIND:
+        return Operation.BIND
+    if command is Command.UNBIND:
+        return Operation.UNBIND
+    if command is Command.DEBUG:
+        return Operation.DEBUG
+    return Operation.IGNORE
 
 
 def requires(operation: Operation) -> Callable[[F], F]:

@@ -27,7 +27,7 @@ from protocol import (
     notify_parts,
     parse_request,
 )
-from runtime.access import Operation, check_access
+from runtime.access import check_access, command_operation
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
 from runtime.logs import DebugTap, get_logger
@@ -174,7 +174,7 @@ class Session:
         if cmd is Command.DEBUG:  # debug addresses a module by its id
             module = self.host.modules.get(request.mod)
             module_name = module.name if module is not None else None
-        denied = check_access(self.principal.clearance, Operation(cmd), module_name)
+        denied = check_access(self.principal.clearance, command_operation(cmd), module_name)
         if denied is not None:
             self.send(encode_error(request.id, ErrorCode.ACCESS_DENIED, denied.message, 401))
             return
