@@ -55,3 +55,15 @@ class Leaky(Driver):
         except ValueError:
             self.logger.exception("parsing the pin failed")  # a driver logging its traceback
         return "ok"
+
+
+class Validated(Driver):
+    """Reads its settings through the runtime's own validation."""
+
+    generic_name = "Validated"
+
+    def on_load(self) -> None:
+        self.login = self.settings_as(VendorLogin)
+
+    def pin(self) -> int:
+        return self.login.pin
