@@ -24,37 +24,34 @@ class MaskScanner:
     __slots__ = ("_partial", "_skip")
 
     def __init__(self) -> None:
-        self._skip = 0  # bytes of the current frame (mask + payload) still to pass
+        self._skip = 0  # bytes of the current frame still to come before the next header
         self._partial = b""  # an incomplete frame header
 
     def scan(self, data: bytes) -> bool:
         """Whether every frame header in `data` (so far) carries the mask bit."""
         if self._partial:
             data, self._partial = self._partial + data, b""
-        pos, size = 0, len(data)
-        while True:
-            if self._skip:
-                step = min(self._skip, size - pos)
-                self._skip -= step
-                pos += step
-            if pos >= size:
-                return True
-            if size - pos < 2:
-                self._partial = data[pos:]
-                return True
+        size = len(data)
+        pos = self._skip  # where the next frame header starts
+        while pos + 2 <= size:
             second = data[pos + 1]
-            if not second & _MASK_BIT:
+            if second < _MASK_BIT:
                 return False
-            length, header = second & _LENGTH_BITS, 2
-            if length >= 126:
-                extra = 2 if length == 126 else 8
-                if size - pos < 2 + extra:
-                    self._partial = data[pos:]
-                    return True
-                length = int.from_bytes(data[pos + 2 : pos + 2 + extra], "big")
-                header += extra
-            pos += header
-            self._skip = _MASK_BYTES + length
+            length = second & _LENGTH_BITS
+            if length < 126:
+                pos += 2 + _MASK_BYTES + length
+                continue
+            extra = 2 if length == 126 else 8
+            if pos + 2 + extra > size:
+                break
+            length = int.from_bytes(data[pos + 2 : pos + 2 + extra], "big")
+            pos += 2 + extra + _MASK_BYTES + length
+        if pos >= size:
+            self._skip = pos - size
+        else:
+            self._skip = 0
+            self._partial = data[pos:]
+        return True
 
 
 class _MaskCheckingParser:
