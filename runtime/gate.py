@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from runtime.server import Runtime
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Another way to know a caller (e.g. a cluster peer's shared secret); None: not this way.
+ExtraAuthenticator = Callable[[web.Request], Awaitable[Principal | None]]
 #: Probes an orchestrator sends; never refused for what other clients at that address did.
 UNGATED_PATHS = frozenset({"/healthz", "/readyz"})
 #: Paths that need a credential (besides everything under /api/).
@@ -84,6 +86,11 @@ class Gate:
         #: Failed authentications so far (exported as `placeos_runtime_auth_failures_total`).
         self.auth_failures = 0
         self.on_auth_failure: list[Callable[[], None]] = []
+        #: Tried before the API keys and JWTs.
+        self.extra_authenticators: list[ExtraAuthenticator] = []
+        #: Path prefixes whose handlers check the credential themselves (abuse limits still
+        #: apply; they report failures with `failed`).
+        self.self_authenticating: list[str] = []
 
     def install(self, app: web.Application) -> None:
         """Add the middleware and CORS to `app`."""
@@ -102,13 +109,24 @@ class Gate:
                 429,
                 {hdrs.RETRY_AFTER: retry_after(blocked)},
             )
-        if _is_preflight(request) or not needs_credential(request.path):
+        path = request.path
+        if (
+            _is_preflight(request)
+            or not needs_credential(path)
+            or any(path.startswith(prefix) for prefix in self.self_authenticating)
+        ):
             return await handler(request)
-        try:
-            principal, source = self.runtime.auth.identify(request)
-        except AuthError as exc:
-            self._failed(address, request, str(exc))
-            return _json({"error": str(exc)}, 401)
+        principal, source = None, Source.HEADER
+        for authenticate in self.extra_authenticators:
+            principal = await authenticate(request)
+            if principal is not None:
+                break
+        if principal is None:
+            try:
+                principal, source = self.runtime.auth.identify(request)
+            except AuthError as exc:
+                self.failed(request, str(exc), address)
+                return _json({"error": str(exc)}, 401)
         if source is Source.COOKIE and not self.origins.cookie_allowed(request):
             return _json({"error": "cookie credentials are not accepted from this origin"}, 403)
         request[PRINCIPAL_KEY] = principal
@@ -121,7 +139,10 @@ class Gate:
             return await self._upgrade(request, handler, principal)
         return await handler(request)
 
-    def _failed(self, address: str, request: web.Request, reason: str) -> None:
+    def failed(self, request: web.BaseRequest, reason: str, address: str | None = None) -> None:
+        """Count one failed authentication of `request`'s client (and log it, rate-limited)."""
+        if address is None:
+            address = client_address(request, self.trusted)
         self.failures.record(address)
         self.auth_failures += 1
         for listener in self.on_auth_failure:

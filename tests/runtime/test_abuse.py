@@ -196,3 +196,30 @@ async def test_failures_count_per_forwarded_client_only_behind_a_trusted_proxy()
             assert (await rt.rest("GET", API, headers=attacker))[0] == 429
             status, _ = await rt.rest("GET", API, headers={"X-Forwarded-For": "198.51.100.7"})
             assert (status == 429) is other_blocked
+
+
+async def test_extra_authenticators_and_self_authenticating_paths(rt: RuntimeHandle) -> None:
+    from runtime.auth import Principal
+    from runtime.security import Clearance
+
+    async def peer(request: Any) -> Principal | None:
+        if request.headers.get("X-Peer") == "shared-peer-secret":
+            return Principal("cluster peer", Clearance.ADMIN, "peer")
+        return None
+
+    gate = rt.runtime.gate
+    gate.extra_authenticators.append(peer)
+    peer_headers = {"X-Peer": "shared-peer-secret"}
+    status, value = await rt.rest(
+        "POST", f"{API}/sys-1/Display_1/admin_only", authenticate=False, headers=peer_headers
+    )
+    assert (status, value) == (200, "admin")
+    types = f"{API}/sys-1/types"
+    assert (await rt.rest("GET", types, authenticate=False))[0] == 401
+    gate.self_authenticating.append(types)
+    assert (await rt.rest("GET", types, authenticate=False))[0] == 200
+    before = gate.auth_failures
+    for _ in range(gate.failures.max_failures):
+        gate.failed(_request("127.0.0.1"), "bad peer secret")
+    assert gate.auth_failures == before + gate.failures.max_failures
+    assert (await rt.rest("GET", types, authenticate=False))[0] == 429  # limits still apply
