@@ -20,7 +20,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Client addresses whose failures are remembered at once; the least recently failing are
 #: forgotten first, so a flood of spoofed-looking addresses cannot grow memory without bound.
-MAX_TRACKED_ADDRESSES = 100_000
+MAX_TRACKED_ADDRESSES = 20_000
+#: IPv6 clients are limited per network of this prefix length (one host usually holds a /64).
+IPV6_LIMIT_PREFIX = 64
 #: Seconds between two log lines about failed authentications (the ones between are counted).
 AUTH_FAILURE_LOG_INTERVAL = 10.0
 #: What `client_address` answers when the peer address is unknown (a closed transport).
@@ -71,6 +73,14 @@ class FailureLimiter:
         else:
             self._failures.move_to_end(address)
         times.append(now)
+
+
+def limit_key(address: str) -> str:
+    """What failures are counted against: the address, or for IPv6 its /64 network."""
+    ip = _ip(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, IPV6_LIMIT_PREFIX), strict=False))
+    return address
 
 
 def retry_after(seconds: float) -> str:

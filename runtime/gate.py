@@ -10,6 +10,7 @@ already holding `auth.max_connections_per_key` connections gets 429.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from runtime.abuse import (
     FailureLimiter,
     RateLimitedLog,
     client_address,
+    limit_key,
     parse_networks,
     retry_after,
 )
@@ -71,18 +73,14 @@ def _is_preflight(request: web.Request) -> bool:
 class Gate:
     """The middleware and the counters behind it, for one runtime."""
 
-    def __init__(self, runtime: Runtime, clock: Clock | None = None) -> None:
+    def __init__(self, runtime: Runtime, clock: Clock = time.monotonic) -> None:
         server, auth = runtime.config.server, runtime.config.auth
         self.runtime = runtime
         self.trusted = parse_networks(server.trusted_proxies)
-        self.failures = (
-            FailureLimiter(auth.max_failures, auth.failure_window, clock)
-            if clock is not None
-            else FailureLimiter(auth.max_failures, auth.failure_window)
-        )
+        self.failures = FailureLimiter(auth.max_failures, auth.failure_window, clock)
         self.connections = ConnectionLimiter(auth.max_connections_per_key)
         self.origins = OriginPolicy(server.cors_origins, self.trusted)
-        self.failure_log = RateLimitedLog(clock=self.failures.clock)
+        self.failure_log = RateLimitedLog(clock=clock)
         #: Failed authentications so far (exported as `placeos_runtime_auth_failures_total`).
         self.auth_failures = 0
         self.on_auth_failure: list[Callable[[], None]] = []
@@ -102,7 +100,7 @@ class Gate:
         if request.path in UNGATED_PATHS:
             return await handler(request)
         address = client_address(request, self.trusted)
-        blocked = self.failures.blocked_for(address)
+        blocked = self.failures.blocked_for(limit_key(address))
         if blocked is not None:
             return _json(
                 {"error": "too many failed authentications from this address"},
@@ -143,7 +141,7 @@ class Gate:
         """Count one failed authentication of `request`'s client (and log it, rate-limited)."""
         if address is None:
             address = client_address(request, self.trusted)
-        self.failures.record(address)
+        self.failures.record(limit_key(address))
         self.auth_failures += 1
         for listener in self.on_auth_failure:
             listener()

@@ -223,3 +223,12 @@ async def test_extra_authenticators_and_self_authenticating_paths(rt: RuntimeHan
         gate.failed(_request("127.0.0.1"), "bad peer secret")
     assert gate.auth_failures == before + gate.failures.max_failures
     assert (await rt.rest("GET", types, authenticate=False))[0] == 429  # limits still apply
+
+
+def test_ipv6_clients_are_limited_per_64_network() -> None:
+    from runtime.abuse import limit_key
+
+    assert limit_key("2001:db8:1:2:aaaa::1") == limit_key("2001:db8:1:2:bbbb::9")
+    assert limit_key("2001:db8:1:2::1") != limit_key("2001:db8:1:3::1")
+    assert limit_key("192.0.2.7") == "192.0.2.7"
+    assert limit_key("unknown") == "unknown"
