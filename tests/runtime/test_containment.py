@@ -3,14 +3,18 @@ only: one error_code 3 reply (or a logged failure); the process and the module g
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from runtime.modules import deep_merge
 from runtime.testing import RuntimeHandle, run_runtime
 from tests.runtime.hostile_drivers import RAISABLE
+from tests.runtime.test_cli import KEY, run_cli, start_server
 
 HOSTILE = "tests.runtime.hostile_drivers:Hostile"
 HOOK = "tests.runtime.hostile_drivers:HostileHook"
@@ -134,3 +138,31 @@ async def test_on_unload_raising_base_exception_lets_the_module_stop(
     assert f"mod-on_unload-{name}" not in host.modules
     async with hrt.client() as client:
         assert await client.exec("sys-1", "Hostile", "ok") == "still here"
+
+
+async def test_a_served_process_survives_every_case(tmp_path: Path) -> None:
+    """`serve` as a real process: commands raising each exception, then it still answers."""
+    config = {
+        "auth": {"api_keys": [{"key": KEY, "clearance": "admin"}]},
+        "modules": {"mod-h": {"driver": HOSTILE}},
+        "systems": {"sys-1": {"name": "s", "modules": ["mod-h"]}},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process, url, _lines = await start_server("--config", str(path))
+    try:
+        for command in ("raise_sync", "raise_async"):
+            for name in NAMES:
+                code, _out, err = await run_cli(
+                    "exec", "sys-1", "Hostile_1", command, name, "--url", url, "--api-key", KEY
+                )
+                assert code == 1
+                assert f"module raised: driver says stop ({name})" in err
+        code, out, _err = await run_cli(
+            "exec", "sys-1", "Hostile_1", "ok", "--url", url, "--api-key", KEY
+        )
+        assert (code, out.strip()) == (0, '"still here"')
+        assert process.returncode is None
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
