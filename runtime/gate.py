@@ -42,8 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ExtraAuthenticator = Callable[[web.Request], Awaitable[Principal | None]]
 #: Probes an orchestrator sends; never refused for what other clients at that address did.
 UNGATED_PATHS = frozenset({"/healthz", "/readyz"})
-#: Paths that need a credential (besides everything under /api/).
-AUTHENTICATED_PATHS = frozenset({"/metrics"})
+#: API paths served without a credential.
 PUBLIC_API_PATHS = frozenset({"/auth/authority"})
 
 log = get_logger(component="auth")
@@ -56,10 +55,8 @@ def _json(body: object, status: int, headers: dict[str, str] | None = None) -> w
 
 
 def needs_credential(path: str) -> bool:
-    """Whether `path` is served only to authenticated callers."""
-    if path in PUBLIC_API_PATHS:
-        return False
-    return path.startswith("/api/") or path in AUTHENTICATED_PATHS
+    """Whether the gate authenticates requests for `path` (everything under /api/)."""
+    return path.startswith("/api/") and path not in PUBLIC_API_PATHS
 
 
 def _is_preflight(request: web.Request) -> bool:
