@@ -23,8 +23,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TRACKED_ADDRESSES = 20_000
 #: IPv6 clients are limited per network of this prefix length (one host usually holds a /64).
 IPV6_LIMIT_PREFIX = 64
-#: Seconds between two log lines about failed authentications (the ones between are counted).
-AUTH_FAILURE_LOG_INTERVAL = 10.0
 #: What `client_address` answers when the peer address is unknown (a closed transport).
 UNKNOWN_ADDRESS = "unknown"
 
@@ -114,26 +112,6 @@ class ConnectionLimiter:
     def count(self, key_id: str) -> int:
         """Connections `key_id` holds now."""
         return self._open.get(key_id, 0)
-
-
-class RateLimitedLog:
-    """Lets one line through per `interval` seconds and counts the ones held back."""
-
-    def __init__(self, interval: float = AUTH_FAILURE_LOG_INTERVAL, clock: Clock = time.monotonic):
-        self.interval = interval
-        self.clock = clock
-        self._next = -math.inf
-        self.suppressed = 0
-
-    def allow(self) -> int | None:
-        """None when this line is held back; else how many were held back since the last one."""
-        now = self.clock()
-        if now < self._next:
-            self.suppressed += 1
-            return None
-        self._next = now + self.interval
-        held, self.suppressed = self.suppressed, 0
-        return held
 
 
 def parse_networks(entries: Iterable[str]) -> list[Network]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,14 @@ from runtime.config import load_config, load_driver_class
 from runtime.driver import Driver
 from runtime.errors import ConfigError
 from runtime.interface import interface_of
-from runtime.logs import configure_logging
+from runtime.logs import configure_logging, get_logger
 from runtime.server import CONTROL_PATH, Runtime
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+#: Package imported by name for `serve` without a config (it wires drivers and emulators).
+EMBEDDED_DEFAULT = "embedded"
+
+log = get_logger(component="cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,13 +76,14 @@ def parse_arg(text: str) -> Any:
 async def serve(options: argparse.Namespace) -> int:
     async with AsyncExitStack() as stack:
         server_overrides: dict[str, Any] = {}
+        banner: list[str] = []
         if options.config is not None:
             config = load_config(options.config)
         else:
-            from runtime.embedded import start_embedded
-
             configure_logging(options.log_format or "console", options.log_level or "info")
-            config = await start_embedded(stack, server_overrides)
+            embedded = await importlib.import_module(EMBEDDED_DEFAULT).start_embedded(
+                stack, server_overrides)
+            config, banner = embedded.config, embedded.banner
         server = config.server
         configure_logging(
             options.log_format or server.log_format, options.log_level or server.log_level
@@ -101,7 +108,12 @@ async def serve(options: argparse.Namespace) -> int:
             f"Runtime ready at {url} (WebSocket {url.replace('http', 'ws', 1)}{CONTROL_PATH})",
             flush=True,
         )
+        for line in banner:
+            print(line, flush=True)
         await _wait_for_signal()
+        grace = server.shutdown_grace
+        log.info("shutting down on signal; a second signal ends the grace", grace_s=grace)
+        _on_signal(runtime.execs.end_grace)
     return 0
 
 
@@ -115,11 +127,16 @@ async def _start_reloader(runtime: Runtime, stack: AsyncExitStack) -> None:
 
 async def _wait_for_signal() -> None:
     stop = asyncio.Event()
+    _on_signal(stop.set)
+    await stop.wait()
+
+
+def _on_signal(handler: Callable[[], None]) -> None:
+    """Call `handler` on SIGINT and SIGTERM (replacing what they did before)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+            loop.add_signal_handler(sig, handler)
 
 
 # -- exec / watch ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ DEFAULT_LOAD_TIMEOUT = 30.0
 DEFAULT_MAX_AUTH_FAILURES = 20
 DEFAULT_AUTH_FAILURE_WINDOW = 60.0
 DEFAULT_MAX_CONNECTIONS_PER_KEY = 1000
+DEFAULT_SHUTDOWN_GRACE = 10.0
 
 
 class _Strict(BaseModel):
@@ -36,6 +37,8 @@ class ServerConfig(_Strict):
     reload: bool = False
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_grace: float = Field(default=DEFAULT_SHUTDOWN_GRACE, ge=0)
+    public_metrics: bool = False
     cors_origins: list[str] = []
     trusted_proxies: list[str] = []
 

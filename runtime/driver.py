@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from runtime import jsonenc
 from runtime.errors import SettingNotFound, SettingsError
-from runtime.logs import DebugTap, debug_tap
+from runtime.logs import DebugTap
 from runtime.redaction import validation_problems
 from runtime.scheduler import Scheduler
 from runtime.status import StatusStore
@@ -29,7 +29,7 @@ class ModuleContext:
     settings: dict[str, Any]
     logger: Any
     schedule: Scheduler
-    tap: DebugTap = field(default=debug_tap)
+    tap: DebugTap = field(default_factory=DebugTap)
 
 
 class StatusView(Mapping[str, Any]):

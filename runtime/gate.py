@@ -23,7 +23,6 @@ from runtime.abuse import (
     Clock,
     ConnectionLimiter,
     FailureLimiter,
-    RateLimitedLog,
     client_address,
     limit_key,
     parse_networks,
@@ -31,7 +30,6 @@ from runtime.abuse import (
 )
 from runtime.access import Operation, check_access, operation_of
 from runtime.auth import PRINCIPAL_KEY, AuthError, Principal, Source
-from runtime.logs import get_logger
 from runtime.origins import OriginPolicy
 
 if TYPE_CHECKING:
@@ -45,7 +43,6 @@ UNGATED_PATHS = frozenset({"/healthz", "/readyz"})
 #: API paths served without a credential.
 PUBLIC_API_PATHS = frozenset({"/auth/authority"})
 
-log = get_logger(component="auth")
 
 
 def _json(body: object, status: int, headers: dict[str, str] | None = None) -> web.Response:
@@ -77,14 +74,10 @@ class Gate:
         self.failures = FailureLimiter(auth.max_failures, auth.failure_window, clock)
         self.connections = ConnectionLimiter(auth.max_connections_per_key)
         self.origins = OriginPolicy(server.cors_origins, self.trusted)
-        self.failure_log = RateLimitedLog(clock=clock)
-        #: Failed authentications so far (exported as `placeos_runtime_auth_failures_total`).
-        self.auth_failures = 0
-        self.on_auth_failure: list[Callable[[], None]] = []
         #: Tried before the API keys and JWTs.
         self.extra_authenticators: list[ExtraAuthenticator] = []
         #: Path prefixes whose handlers check the credential themselves (abuse limits still
-        #: apply; they report failures with `failed`).
+        #: apply; they report failures with `Runtime.auth_failed`).
         self.self_authenticating: list[str] = []
 
     def install(self, app: web.Application) -> None:
@@ -120,7 +113,7 @@ class Gate:
             try:
                 principal, source = self.runtime.auth.identify(request)
             except AuthError as exc:
-                self.failed(request, str(exc), address)
+                self.runtime.auth_failed(request, str(exc))
                 return _json({"error": str(exc)}, 401)
         if source is Source.COOKIE and not self.origins.cookie_allowed(request):
             return _json({"error": "cookie credentials are not accepted from this origin"}, 403)
@@ -134,23 +127,10 @@ class Gate:
             return await self._upgrade(request, handler, principal)
         return await handler(request)
 
-    def failed(self, request: web.BaseRequest, reason: str, address: str | None = None) -> None:
-        """Count one failed authentication of `request`'s client (and log it, rate-limited)."""
-        if address is None:
-            address = client_address(request, self.trusted)
-        self.failures.record(limit_key(address))
-        self.auth_failures += 1
-        for listener in self.on_auth_failure:
-            listener()
-        held_back = self.failure_log.allow()
-        if held_back is not None:
-            log.warning(
-                "authentication failed",
-                client=address,
-                path=request.path,
-                reason=reason,
-                not_logged_since_last=held_back,
-            )
+    def record_failure(self, request: web.BaseRequest) -> None:
+        """Count one failed authentication against the client's address (see `Runtime.auth_failed`,
+        which also counts the metric and logs it)."""
+        self.failures.record(limit_key(client_address(request, self.trusted)))
 
     async def _upgrade(
         self, request: web.Request, handler: Handler, principal: Principal

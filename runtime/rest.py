@@ -70,7 +70,9 @@ class RestRoutes:
             return _raw_json(body, status)
         clearance = _principal(request).clearance
         try:
-            result = await self.runtime.host.execute(sys_id, name, index, method, args, clearance)
+            result = await self.runtime.run_exec(
+                _principal(request), sys_id, name, index, method, args
+            )
         except ExecFailure as failure:
             status, body = failure_envelope(
                 failure.error_code,

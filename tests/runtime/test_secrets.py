@@ -19,7 +19,7 @@ import orjson
 import pytest
 import websockets
 
-from runtime.embedded import start_embedded
+from embedded import start_embedded
 from runtime.testing import run_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,7 +203,9 @@ async def test_no_secret_leaves_the_runtime(
         algorithm="HS256",
     )
     async with AsyncExitStack() as stack:
-        embedded = (await start_embedded(stack, {})).model_dump(mode="json", exclude_none=True)
+        default = await start_embedded(stack, {})
+        embedded = default.config.model_dump(mode="json", exclude_none=True)
+        seen.extend(default.banner)
         config = _config(embedded)
         async with run_runtime(config, log_format=log_format, log_level="debug") as rt:
             secrets = _secrets(embedded, rt.api_key, token)
