@@ -18,6 +18,7 @@ import jwt
 import orjson
 import pytest
 import websockets
+import yaml
 
 from embedded import start_embedded
 from runtime.testing import run_runtime
@@ -192,7 +193,7 @@ async def _cli(*args: str) -> str:
 
 @pytest.mark.parametrize("log_format", ["json", "console"])
 async def test_no_secret_leaves_the_runtime(
-    log_format: str, monkeypatch: pytest.MonkeyPatch
+    log_format: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     log = io.StringIO()
     monkeypatch.setattr(sys, "stderr", log)
@@ -207,7 +208,12 @@ async def test_no_secret_leaves_the_runtime(
         embedded = default.config.model_dump(mode="json", exclude_none=True)
         seen.extend(default.banner)
         config = _config(embedded)
-        async with run_runtime(config, log_format=log_format, log_level="debug") as rt:
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config))
+        assert f"client_secret: {GRAPH_SECRET_NUMBER}\n" in path.read_text()  # a bare number
+        async with run_runtime(
+            config_path=path, log_format=log_format, log_level="debug"
+        ) as rt:
             secrets = _secrets(embedded, rt.api_key, token)
             ws_url = rt.ws_url
             for headers in (
