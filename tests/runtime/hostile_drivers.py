@@ -43,6 +43,9 @@ class Hostile(Driver):
     def ok(self) -> str:
         return "still here"
 
+    async def hang(self) -> None:
+        await asyncio.sleep(3600)
+
     def start_raising_timer(self, name: str, asynchronous: bool = False) -> None:
         def tick() -> Any:
             self.timer_runs += 1
