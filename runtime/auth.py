@@ -31,6 +31,11 @@ class Principal:
     #: Identifies the credential (never the credential itself): limits are counted per key.
     key_id: str = ""
 
+    @property
+    def credential(self) -> str:
+        """What per-credential limits count by: the key (or JWT subject), else the name."""
+        return self.key_id or self.name
+
 
 class Source(StrEnum):
     """Where a request carried its credential."""

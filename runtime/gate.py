@@ -135,7 +135,7 @@ class Gate:
     async def _upgrade(
         self, request: web.Request, handler: Handler, principal: Principal
     ) -> web.StreamResponse:
-        key_id = principal.key_id or principal.name
+        key_id = principal.credential
         if not self.connections.acquire(key_id):
             limit = self.connections.limit
             return _json({"error": f"too many connections for this key (limit {limit})"}, 429)

@@ -233,14 +233,14 @@ class Runtime:
         """An exec for a REST request, under the same bounds, accounting and shutdown rules as
         WebSocket execs; raises ExecFailure classified for the reply."""
         execs, stats = self.execs, self.metrics.execs
-        refusal = execs.refusal(principal.name)
+        refusal = execs.refusal(principal.credential)
         if refusal is not None:
             stats.refused()
             raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, refusal, 503)
         task = asyncio.current_task()
         assert task is not None
         started = time.perf_counter()
-        execs.started(principal.name, task)
+        execs.started(principal.credential, task)
         try:
             result = await self.host.execute(sys_id, name, index, method, args, principal.clearance)
         except ExecFailure as failure:

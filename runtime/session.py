@@ -126,7 +126,7 @@ class Session(Streams):
         self.ws = ws
         self.transport = transport
         self.principal = principal
-        self.credential = principal.name
+        self.credential = principal.credential
         self.hub = hub
         self.host = hub.host
         self.tap = hub.tap

@@ -220,3 +220,21 @@ def test_ipv6_clients_are_limited_per_64_network() -> None:
     assert limit_key("2001:db8:1:2::1") != limit_key("2001:db8:1:3::1")
     assert limit_key("192.0.2.7") == "192.0.2.7"
     assert limit_key("unknown") == "unknown"
+
+
+async def test_keys_sharing_a_name_are_counted_apart() -> None:
+    config = _config(max_connections_per_key=1)
+    config["auth"]["api_keys"] = [
+        {"key": "kiosk-key-0001", "name": "kiosk"},
+        {"key": "kiosk-key-0002", "name": "kiosk"},
+    ]
+    async with (
+        run_runtime(config) as rt,
+        rt.client("kiosk-key-0001") as one,
+        rt.client("kiosk-key-0002") as two,
+    ):
+        assert await one.ping() == await two.ping() == "pong"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with rt.client("kiosk-key-0001"):
+                pass
+        assert refused.value.response.status_code == 429
