@@ -169,6 +169,8 @@ class Gate:
         denied = check_access(principal.clearance, operation, module_name)
         if denied is None:
             return None
+        if operation is Operation.EXEC:
+            self.runtime.metrics.execs.failed(ErrorCode.ACCESS_DENIED, 0.0)
         name, index = parse_module_slug(slug) if slug is not None else (module_name or "", 1)
         status, body = failure_envelope(
             ErrorCode.ACCESS_DENIED, denied.message, sys_id, name, index

@@ -242,6 +242,8 @@ class Session(Streams):
             module_name = module.name if module is not None else None
         denied = check_access(self.principal.clearance, command_operation(cmd), module_name)
         if denied is not None:
+            if cmd is Command.EXEC:
+                self.stats.failed(ErrorCode.ACCESS_DENIED, 0.0)
             self.send(encode_error(request.id, ErrorCode.ACCESS_DENIED, denied.message, 401))
             return
         if cmd is Command.EXEC:

@@ -155,3 +155,22 @@ async def test_out_of_range_slug_index_is_module_not_found(
     assert body["error"] == "module not found"
     status, body = await rt.rest("GET", f"{API}/sys-1/functions/{slug}")
     assert (status, body["error"]) == (404, "module not found")
+
+
+async def test_refused_execs_are_counted_as_access_denied(rt: RuntimeHandle) -> None:
+    registry = rt.runtime.metrics.registry
+
+    def denied() -> float:
+        sample = registry.get_sample_value(
+            "placeos_runtime_execs_total", {"outcome": "access_denied"}
+        )
+        return sample or 0.0
+
+    async with rt.client(USER_KEY) as client:
+        reply = await client.request(
+            {"cmd": "exec", "sys": "sys-1", "mod": "_Hidden", "name": "power", "args": [True]}
+        )
+        assert reply["error_code"] == 2
+    assert denied() == 1
+    status, _ = await rt.rest("POST", f"{API}/sys-1/_Hidden_1/power", json=[True], api_key=USER_KEY)
+    assert (status, denied()) == (401, 2)
