@@ -172,6 +172,9 @@ async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
             rt.client() as client:
         await wait_status(client, "connected", False)
     err = capfd.readouterr().err
-    warnings = [line for line in err.splitlines() if "[warning" in line and MOD in line]
-    assert warnings and "LINE WORKS unavailable" in warnings[0]
+    warnings = [
+        line for line in err.splitlines()
+        if "[warning" in line and MOD in line and "LINE WORKS unavailable" in line
+    ]
+    assert len(warnings) == 1
     assert expected in warnings[0] and "not-the-secret-4711" not in err
