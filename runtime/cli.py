@@ -9,7 +9,7 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="hot-reload drivers and config")
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="event loop (uvloop: pip install 'placeos-runtime[uvloop]')",
+    )
 
     for name, help_text in (("exec", "run one command"), ("watch", "print status changes")):
         sub = commands.add_parser(name, help=help_text)
@@ -219,11 +225,24 @@ def print_interface(options: argparse.Namespace) -> int:
     return 0
 
 
+def run_on_loop(coro: Coroutine[Any, Any, int], loop: str) -> int:
+    """Run `coro` on asyncio's own event loop or on uvloop's."""
+    if loop != "uvloop":
+        return asyncio.run(coro)
+    try:
+        import uvloop
+    except ImportError:
+        coro.close()
+        print("error: --loop uvloop needs uvloop installed", file=sys.stderr)
+        return 2
+    return uvloop.run(coro)
+
+
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     try:
         if options.command == "serve":
-            return asyncio.run(serve(options))
+            return run_on_loop(serve(options), options.loop)
         if options.command == "exec":
             return asyncio.run(run_exec(options))
         if options.command == "watch":

@@ -19,6 +19,7 @@ from protocol import ErrorCode
 from runtime import jsonenc
 from runtime.config import ModuleConfig, RuntimeConfig, SystemConfig, load_driver_class
 from runtime.containment import is_driver_failure
+from runtime.deadlines import Deadlines
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
 from runtime.interface import ArgumentError, DriverInterface, interface_of
@@ -29,6 +30,9 @@ from runtime.security import Clearance
 from runtime.status import StatusStore
 
 log = get_logger(component="modules")
+
+#: Return types that are surely not awaitable (the common results of sync commands).
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, list, dict})
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +129,7 @@ class ModuleHost:
         self.modules: dict[str, Module] = {}
         self.systems: dict[str, System] = {}
         self.lookup_listeners: list[Callable[[], None]] = []
+        self.deadlines = Deadlines()
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -333,7 +338,7 @@ class ModuleHost:
                 ErrorCode.ACCESS_DENIED, f"attempted to access privileged function {method}", 401
             )
         try:
-            positional, named = command.bind(args)
+            positional, named = command.call_arguments(args)
         except ArgumentError as exc:
             raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
         try:
@@ -342,27 +347,38 @@ class ModuleHost:
             if not is_driver_failure(exc):
                 raise
             raise _driver_failure(module, method, exc) from None
-        if inspect.isawaitable(result):
+        if command.is_async or (type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result)):
             return self._finish_exec(module, method, result)
         return _encode_result(module, method, result)
 
     async def _finish_exec(
         self, module: Module, method: str, pending: Awaitable[Any]
     ) -> ExecResult:
+        """Await a command under the module's exec timeout (one shared timer, see Deadlines)."""
         timeout = module.config.exec_timeout
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a command can only be awaited inside a task")
+        cancelling = task.cancelling()
+        deadlines = self.deadlines
+        deadlines.add(task, timeout)
         try:
-            async with asyncio.timeout(timeout) as deadline:
-                result = await pending
-        except TimeoutError as exc:
-            if not deadline.expired():
-                raise _driver_failure(module, method, exc) from None
-            log.info("command failed", module_id=module.id, method=method, error="TimeoutError")
-            message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
-            raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
-        except BaseException as exc:  # a driver's CancelledError too; not the runtime's own
-            if not is_driver_failure(exc):
-                raise
+            result = await pending
+        except asyncio.CancelledError as exc:
+            expired = deadlines.remove(task, timeout)
+            if expired and task.uncancel() <= cancelling:
+                log.info("command failed", module_id=module.id, method=method, error="TimeoutError")
+                message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
+                raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
+            if expired or task.cancelling() > cancelling:
+                raise  # the runtime's own cancellation (shutdown)
+            raise _driver_failure(module, method, exc) from None  # raised by the driver itself
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt...: this call's failure
+            if deadlines.remove(task, timeout):
+                task.uncancel()
             raise _driver_failure(module, method, exc) from None
+        if deadlines.remove(task, timeout):
+            task.uncancel()  # the command swallowed the cancellation and returned anyway
         return _encode_result(module, method, result)
 
     async def execute(
