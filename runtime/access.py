@@ -9,7 +9,7 @@ HTTP 401 on REST, like a function above the caller's clearance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -79,6 +79,27 @@ def check_access(
     ):
         return Denied("attempted to access protected module")
     return None
+
+
+# Enum members as plain globals: a module global is found faster than an enum class attribute.
+_ADMIN, _DEBUG, _IGNORE = Clearance.ADMIN, Command.DEBUG, Command.IGNORE
+
+
+def check_command(
+    clearance: Clearance, command: Command, mod: str, modules: Mapping[str, Any]
+) -> Denied | None:
+    """`check_access` for a WebSocket command addressing `mod` (a module name; for `debug` and
+    `ignore`, a module id looked up in `modules`). The common case, an admin or a command on an
+    unprotected module, is answered without building the operation."""
+    if clearance is _ADMIN:
+        return None
+    if command is _DEBUG or command is _IGNORE:
+        module = modules.get(mod)
+        name = module.name if module is not None else None
+        return check_access(clearance, command_operation(command), name)
+    if not mod.startswith(PROTECTED_PREFIX):
+        return None
+    return check_access(clearance, command_operation(command), mod)
 
 
 def command_operation(command: Command) -> Operation:

@@ -37,7 +37,7 @@ from protocol import (
     encode_success,
     parse_request,
 )
-from runtime.access import check_access, command_operation
+from runtime.access import check_command
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
 from runtime.limits import (
@@ -211,11 +211,7 @@ class Session(Outbound, Streams):
             self.send(encode_error(request.id, request.code, request.message, 500))
             return
         cmd = request.cmd
-        module_name: str | None = request.mod
-        if cmd is Command.DEBUG:  # debug addresses a module by its id
-            module = self.host.modules.get(request.mod)
-            module_name = module.name if module is not None else None
-        denied = check_access(self.principal.clearance, command_operation(cmd), module_name)
+        denied = check_command(self.principal.clearance, cmd, request.mod, self.host.modules)
         if denied is not None:
             if cmd is Command.EXEC:
                 self.stats.failed(ErrorCode.ACCESS_DENIED, 0.0)
