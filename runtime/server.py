@@ -21,6 +21,7 @@ from runtime import access_log
 from runtime.access import Operation, requires
 from runtime.auth import Authenticator, Principal
 from runtime.config import RuntimeConfig
+from runtime.console import add_console_routes
 from runtime.errors import ExecFailure
 from runtime.gate import Gate
 from runtime.health import HealthRoutes
@@ -107,6 +108,7 @@ class Runtime:
         app.router.add_get(CONTROL_PATH, self.control)
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
+        add_console_routes(app)
         self.gate.install(app)
         return app
 
