@@ -17,8 +17,11 @@ from protocol.codes import ErrorCode
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
-#: Largest frame the parser accepts; a larger one gets a `bad_request` reply.
+#: Largest frame the parser accepts, in bytes of its UTF-8 encoding; a larger one gets a
+#: `bad_request` reply (carrying the frame's `id` when one can be read).
 MAX_FRAME_BYTES = 1024 * 1024
+#: UTF-8 takes at most this many bytes per character.
+_MAX_UTF8_BYTES_PER_CHAR = 4
 
 
 class Command(StrEnum):
@@ -86,15 +89,36 @@ def _type_name(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def frame_bytes(frame: bytes | str) -> int:
+    """The size of a frame in bytes of its UTF-8 encoding (as it travelled on the wire)."""
+    if isinstance(frame, bytes):
+        return len(frame)
+    if frame.isascii():
+        return len(frame)
+    return len(frame.encode("utf-8", "surrogatepass"))
+
+
+def _readable_id(frame: bytes | str) -> int:
+    """The integer `id` of a frame that is a JSON object carrying one, else 0."""
+    try:
+        data = orjson.loads(frame)
+    except (orjson.JSONDecodeError, UnicodeError, TypeError):
+        return 0
+    raw_id = data.get("id") if type(data) is dict else None
+    return raw_id if _is_int(raw_id, INT64_MIN, INT64_MAX) else 0
+
+
 def parse_request(frame: bytes | str) -> Request | ParseFailure:
     """Parse one text frame into a `Request` or a classified `ParseFailure`."""
-    size = len(frame)
-    if size > MAX_FRAME_BYTES:
-        return ParseFailure(
-            0,
-            ErrorCode.BAD_REQUEST,
-            f"frame of {size} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
-        )
+    chars = len(frame)
+    if chars * _MAX_UTF8_BYTES_PER_CHAR > MAX_FRAME_BYTES:  # else it cannot be too large
+        size = frame_bytes(frame)
+        if size > MAX_FRAME_BYTES:
+            return ParseFailure(
+                _readable_id(frame),
+                ErrorCode.BAD_REQUEST,
+                f"frame of {size} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
+            )
     try:
         data = orjson.loads(frame)
     except (orjson.JSONDecodeError, UnicodeError, TypeError):

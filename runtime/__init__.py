@@ -1,11 +1,12 @@
 """A driver runtime that speaks the PlaceOS module protocol.
 
 Driver authors need only what is exported here: `Driver`, `Level`, `security`, `Abort`,
-`SettingNotFound`, and `Timer` (what `self.schedule.every` / `in_` return).
+`SettingNotFound`, `SettingsError` (what `settings_as` raises), and `Timer` (what
+`self.schedule.every` / `in_` return).
 """
 
 from runtime.driver import Driver
-from runtime.errors import Abort, ConfigError, SettingNotFound
+from runtime.errors import Abort, ConfigError, SettingNotFound, SettingsError
 from runtime.scheduler import Timer
 from runtime.security import Clearance, Level, security
 
@@ -16,6 +17,7 @@ __all__ = [
     "Driver",
     "Level",
     "SettingNotFound",
+    "SettingsError",
     "Timer",
     "security",
 ]

@@ -3,6 +3,8 @@
 Credentials are looked for where PlaceOS looks: `X-API-Key` header, `api-key` query or cookie;
 then `Authorization: Bearer|Token`, `bearer_token` query or cookie. A bearer value that is a
 configured API key is accepted as that key, so clients that only know `setToken` work too.
+Where the credential came from is reported beside the caller: a cookie is sent by browsers on
+their own, so the origin rule (`runtime.origins`) applies to cookie-authenticated requests only.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import jwt
@@ -25,6 +28,25 @@ class Principal:
 
     name: str
     clearance: Clearance
+    #: Identifies the credential (never the credential itself): limits are counted per key.
+    key_id: str = ""
+
+    @property
+    def credential(self) -> str:
+        """What per-credential limits count by: the key (or JWT subject), else the name."""
+        return self.key_id or self.name
+
+
+class Source(StrEnum):
+    """Where a request carried its credential."""
+
+    HEADER = "header"
+    QUERY = "query"
+    COOKIE = "cookie"
+
+
+#: Where the gate leaves the authenticated caller on a request.
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 
 
 class AuthError(Exception):
@@ -45,11 +67,11 @@ class Authenticator:
 
     def __init__(self, config: AuthConfig, admin_keys: list[str] | None = None) -> None:
         self._keys: dict[bytes, Principal] = {}
-        for entry in config.api_keys:
-            name = entry.name or f"api key {entry.key[:4]}…"
-            self._keys[_digest(entry.key)] = Principal(name, Clearance.parse(entry.clearance))
+        for number, entry in enumerate(config.api_keys, 1):
+            name = entry.name or f"api key {number}"
+            self.add_key(entry.key, Principal(name, Clearance.parse(entry.clearance)))
         for number, key in enumerate(admin_keys or [], 1):
-            self._keys[_digest(key)] = Principal(f"admin key {number}", Clearance.ADMIN)
+            self.add_key(key, Principal(f"admin key {number}", Clearance.ADMIN))
         self._jwt = config.jwt
         self._jwt_key, self._jwt_algorithms = _jwt_verifier(config.jwt)
 
@@ -60,21 +82,28 @@ class Authenticator:
 
     def add_key(self, key: str, principal: Principal) -> None:
         """Accept one more API key."""
-        self._keys[_digest(key)] = principal
+        digest = _digest(key)
+        if not principal.key_id:
+            principal = Principal(principal.name, principal.clearance, "key:" + digest[:8].hex())
+        self._keys[digest] = principal
 
     def authenticate(self, request: web.BaseRequest) -> Principal:
         """The caller of `request`; raises AuthError with a reason."""
-        api_key = (
-            request.headers.get("X-API-Key")
-            or request.query.get("api-key")
-            or request.cookies.get("api-key")
+        return self.identify(request)[0]
+
+    def identify(self, request: web.BaseRequest) -> tuple[Principal, Source]:
+        """The caller of `request` and where its credential was; raises AuthError."""
+        api_key, source = _first(
+            (request.headers.get("X-API-Key"), Source.HEADER),
+            (request.query.get("api-key"), Source.QUERY),
+            (request.cookies.get("api-key"), Source.COOKIE),
         )
         if api_key:
-            return self._by_key(api_key)
-        bearer = _bearer(request)
+            return self._by_key(api_key), source
+        bearer, source = _bearer(request)
         if bearer:
             principal = self._keys.get(_digest(bearer))
-            return principal if principal is not None else self._by_jwt(bearer)
+            return (principal if principal is not None else self._by_jwt(bearer)), source
         raise AuthError("missing credentials: send an API key or a bearer token")
 
     def _by_key(self, key: str) -> Principal:
@@ -97,15 +126,26 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid bearer token: {exc}") from None
-        return Principal(_claim_name(claims), _claim_clearance(claims))
+        subject = f"jwt:{claims.get('iss', '')}:{claims.get('sub', '')}"
+        return Principal(_claim_name(claims), _claim_clearance(claims), subject)
 
 
-def _bearer(request: web.BaseRequest) -> str | None:
+def _first(*candidates: tuple[str | None, Source]) -> tuple[str | None, Source]:
+    for value, source in candidates:
+        if value:
+            return value, source
+    return None, Source.HEADER
+
+
+def _bearer(request: web.BaseRequest) -> tuple[str | None, Source]:
     header = request.headers.get("Authorization", "")
     for prefix in ("Bearer ", "Token "):
         if header.startswith(prefix):
-            return header[len(prefix) :].strip() or None
-    return request.query.get("bearer_token") or request.cookies.get("bearer_token")
+            return header[len(prefix) :].strip() or None, Source.HEADER
+    return _first(
+        (request.query.get("bearer_token"), Source.QUERY),
+        (request.cookies.get("bearer_token"), Source.COOKIE),
+    )
 
 
 def _jwt_verifier(config: JwtConfig | None) -> tuple[str | None, list[str]]:

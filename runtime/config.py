@@ -7,6 +7,7 @@ A bad file is refused with one message naming the file, the key path and the pro
 from __future__ import annotations
 
 import importlib
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 DEFAULT_EXEC_TIMEOUT = 120.0
 DEFAULT_LOAD_TIMEOUT = 30.0
+DEFAULT_MAX_AUTH_FAILURES = 20
+DEFAULT_AUTH_FAILURE_WINDOW = 60.0
+DEFAULT_MAX_CONNECTIONS_PER_KEY = 1000
 DEFAULT_SHUTDOWN_GRACE = 10.0
 
 
@@ -35,6 +39,24 @@ class ServerConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shutdown_grace: float = Field(default=DEFAULT_SHUTDOWN_GRACE, ge=0)
     public_metrics: bool = False
+    cors_origins: list[str] = []
+    trusted_proxies: list[str] = []
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            scheme, sep, rest = value.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"{value!r} is not an origin like 'https://app.example.com'")
+        return [value.lower() for value in values]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # ValueError names the bad entry
+        return values
 
 
 class ApiKeyConfig(_Strict):
@@ -54,6 +76,9 @@ class JwtConfig(_Strict):
 class AuthConfig(_Strict):
     api_keys: list[ApiKeyConfig] = []
     jwt: JwtConfig | None = None
+    max_failures: int = Field(default=DEFAULT_MAX_AUTH_FAILURES, ge=1)
+    failure_window: float = Field(default=DEFAULT_AUTH_FAILURE_WINDOW, gt=0)
+    max_connections_per_key: int = Field(default=DEFAULT_MAX_CONNECTIONS_PER_KEY, ge=1)
 
 
 class ModuleConfig(_Strict):

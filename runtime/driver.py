@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 
 from runtime import jsonenc
-from runtime.errors import SettingNotFound
+from runtime.errors import SettingNotFound, SettingsError
 from runtime.logs import DebugTap
+from runtime.redaction import validation_problems
 from runtime.scheduler import Scheduler
 from runtime.status import StatusStore
 
 _MISSING = object()
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(slots=True)
@@ -140,6 +143,17 @@ class Driver:
         """The setting at `keys`, or `default` when absent or null."""
         value = self._dig(keys)
         return default if value is _MISSING or value is None else value
+
+    def settings_as(self, model: type[M]) -> M:
+        """The merged settings validated as the pydantic `model`.
+
+        Raises SettingsError naming each bad key and rule, never the value given (a secret
+        written with the wrong type stays out of logs, `load_error` and replies).
+        """
+        try:
+            return model.model_validate(self._runtime_context.settings)
+        except ValidationError as exc:
+            raise SettingsError(f"invalid settings: {validation_problems(exc)}") from None
 
     @property
     def settings(self) -> Mapping[str, Any]:

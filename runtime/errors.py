@@ -16,6 +16,10 @@ class SettingNotFound(KeyError):
         return f"setting not found: {'->'.join(str(k) for k in self.keys)}"
 
 
+class SettingsError(ValueError):
+    """Settings that fail validation; the message names each key and rule, never a value."""
+
+
 class Abort(Exception):
     """Raised by a driver to fail a command with a chosen response code (default 500)."""
 

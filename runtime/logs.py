@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import sys
-import traceback
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+
+from runtime.redaction import format_exception
 
 #: structlog method names -> PlaceOS severity names.
 PLACEOS_LEVELS = {
@@ -105,9 +106,27 @@ def render_message(event: MutableMapping[str, Any]) -> str:
             exc_info = sys.exc_info()
         if isinstance(exc_info, BaseException):
             exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-        if isinstance(exc_info, tuple) and exc_info[0] is not None:
-            text += "\n" + "".join(traceback.format_exception(*exc_info)).rstrip()
+        if isinstance(exc_info, tuple) and exc_info[1] is not None:
+            text += "\n" + format_exception(exc_info[1])
     return text
+
+
+def render_exception(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Turn `exc_info` into an `exception` text without frame locals or rejected inputs.
+
+    structlog's own formatters show locals (`dict_tracebacks`, rich tracebacks), which may hold
+    secrets; this one never does, in either output format.
+    """
+    exc_info = event.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        event["exception"] = format_exception(exc_info)
+    elif isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event["exception"] = format_exception(exc_info[1])
+    return event
 
 
 class _LevelFilter:
@@ -129,7 +148,9 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -138,9 +159,7 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if log_format == "json":
-        processors.append(structlog.processors.dict_tracebacks)
-    processors.append(renderer)
+    processors += [render_exception, renderer]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),

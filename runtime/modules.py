@@ -11,7 +11,6 @@ import asyncio
 import copy
 import inspect
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,11 +19,13 @@ from typing import Any, Protocol
 from protocol import ErrorCode
 from runtime import jsonenc
 from runtime.config import ModuleConfig, RuntimeConfig, SystemConfig, load_driver_class
+from runtime.containment import is_driver_failure
 from runtime.deadlines import Deadlines
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
 from runtime.interface import ArgumentError, DriverInterface, interface_of
 from runtime.logs import DebugTap, get_logger, module_logger
+from runtime.redaction import backtrace_lines, exception_message
 from runtime.scheduler import Scheduler
 from runtime.security import Clearance
 from runtime.status import StatusStore
@@ -52,11 +53,6 @@ async def call_hook(hook: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
-
-
-def exception_message(exc: BaseException) -> str:
-    """PlaceOS's `<message> (<ClassName>)`, with the bare class name."""
-    return f"{exc} ({type(exc).__name__})"
 
 
 @dataclass(slots=True)
@@ -238,7 +234,9 @@ class ModuleHost:
             module.instance = self._instantiate(module)
             async with asyncio.timeout(module.config.load_timeout):
                 await call_hook(module.instance.on_load)
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_driver_failure(exc):
+                raise
             reason = (
                 f"on_load timed out after {module.config.load_timeout:g} s"
                 if isinstance(exc, TimeoutError)
@@ -283,7 +281,9 @@ class ModuleHost:
             try:
                 async with asyncio.timeout(module.config.load_timeout):
                     await call_hook(instance.on_unload)
-            except Exception as exc:
+            except BaseException as exc:
+                if not is_driver_failure(exc):
+                    raise
                 module_logger(module.id, self.tap).error("on_unload failed", exc_info=exc)
         module.state = ModuleState.STOPPED
 
@@ -341,7 +341,9 @@ class ModuleHost:
             takes_reason = bool(inspect.signature(hook).parameters)
             async with asyncio.timeout(module.config.load_timeout):
                 await (call_hook(hook, reason) if takes_reason else call_hook(hook))
-        except Exception as exc:
+        except BaseException as exc:
+            if not is_driver_failure(exc):
+                raise
             module_log = module_logger(module.id, self.tap)
             module_log.error("on_update failed", reason=reason, exc_info=exc)
 
@@ -425,7 +427,9 @@ class ModuleHost:
             raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
         try:
             result = command.function(instance, *positional, **named)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... fail this call only
+            if not is_driver_failure(exc):
+                raise
             raise _driver_failure(module, method, exc) from None
         if command.is_async or (type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result)):
             return self._finish_exec(module, method, result)
@@ -445,12 +449,15 @@ class ModuleHost:
         try:
             result = await pending
         except asyncio.CancelledError as exc:
-            if deadlines.remove(task, timeout) and task.uncancel() <= cancelling:
+            expired = deadlines.remove(task, timeout)
+            if expired and task.uncancel() <= cancelling:
                 log.info("command failed", module_id=module.id, method=method, error="TimeoutError")
                 message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
                 raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
-            raise
-        except Exception as exc:
+            if expired or task.cancelling() > cancelling:
+                raise  # the runtime's own cancellation (shutdown)
+            raise _driver_failure(module, method, exc) from None  # raised by the driver itself
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt...: this call's failure
             if deadlines.remove(task, timeout):
                 task.uncancel()
             raise _driver_failure(module, method, exc) from None
@@ -479,7 +486,7 @@ def _encode_result(module: Module, method: str, result: Any) -> bytes:
         raise _driver_failure(module, method, exc) from None
 
 
-def _driver_failure(module: Module, method: str, exc: Exception) -> ExecFailure:
+def _driver_failure(module: Module, method: str, exc: BaseException) -> ExecFailure:
     """An exception from a driver as PlaceOS reports it: `module raised: <msg> (<Class>)`."""
     log.info("command failed", module_id=module.id, method=method, error=type(exc).__name__)
     _module_log(module).debug(
@@ -497,5 +504,4 @@ def _module_log(module: Module) -> Any:
     return instance.logger if instance is not None else get_logger(module_id=module.id)
 
 
-def _backtrace(exc: BaseException) -> list[str]:
-    return [line.rstrip() for line in traceback.format_tb(exc.__traceback__)]
+_backtrace = backtrace_lines

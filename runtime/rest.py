@@ -1,4 +1,8 @@
-"""REST routes: exec, status, functions listing, systems."""
+"""REST routes: exec, status, functions listing, systems.
+
+Each handler declares its `Operation`; the gate (`runtime.gate`) applies the access check before
+it runs, with the module its slug addresses.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,16 @@ import orjson
 from aiohttp import web
 
 from protocol import ErrorCode, failure_envelope, parse_module_slug
-from runtime.auth import Principal
+from runtime.access import Operation, requires
+from runtime.auth import PRINCIPAL_KEY, Principal
 from runtime.errors import ExecFailure
+from runtime.security import Clearance
 
 if TYPE_CHECKING:
     from runtime.server import Runtime
 
 API = "/api/engine/v2/systems"
-PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+__all__ = ["API", "PRINCIPAL_KEY", "RestRoutes"]
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -46,6 +52,7 @@ class RestRoutes:
         app.router.add_get(API + "/{sys}/{slug}/{key}", self.state_lookup)
         app.router.add_post(API + "/{sys}/{slug}/{method}", self.execute)
 
+    @requires(Operation.EXEC)
     async def execute(self, request: web.Request) -> web.Response:
         sys_id, slug, method = (request.match_info[k] for k in ("sys", "slug", "method"))
         name, index = parse_module_slug(slug)
@@ -61,6 +68,7 @@ class RestRoutes:
             message = "body must be a JSON array of arguments or an object of named arguments"
             status, body = failure_envelope(ErrorCode.BAD_REQUEST, message, sys_id, name, index)
             return _raw_json(body, status)
+        clearance = _principal(request).clearance
         try:
             result = await self.runtime.run_exec(
                 _principal(request), sys_id, name, index, method, args
@@ -72,12 +80,13 @@ class RestRoutes:
                 sys_id,
                 name,
                 index,
-                failure.backtrace,
+                failure.backtrace if clearance >= Clearance.SUPPORT else None,
                 failure.http_code,
             )
             return _raw_json(body, status)
         return _raw_json(result.value, result.code)
 
+    @requires(Operation.STATE)
     async def module_state(self, request: web.Request) -> web.Response:
         module_id = self._module_id(request)
         if module_id is None:
@@ -85,6 +94,7 @@ class RestRoutes:
         snapshot = await self.runtime.store.fetch_snapshot(module_id)
         return _json({key: value.decode() for key, value in snapshot.items()})
 
+    @requires(Operation.STATE)
     async def state_lookup(self, request: web.Request) -> web.Response:
         module_id = self._module_id(request)
         value = None
@@ -92,6 +102,7 @@ class RestRoutes:
             value = await self.runtime.store.fetch(module_id, request.match_info["key"])
         return _raw_json(value if value is not None else b"null")
 
+    @requires(Operation.FUNCTIONS)
     async def functions(self, request: web.Request) -> web.Response:
         module_id = self._module_id(request)
         module = self.runtime.host.modules.get(module_id) if module_id else None
@@ -100,6 +111,7 @@ class RestRoutes:
             return _json({"error": f"metadata not found for {slug} on {sys_id}"}, 404)
         return _json(module.interface.functions(_principal(request).clearance))
 
+    @requires(Operation.LIST)
     async def types(self, request: web.Request) -> web.Response:
         system = self.runtime.host.systems.get(request.match_info["sys"])
         if system is None:
@@ -109,9 +121,11 @@ class RestRoutes:
             counts[name] = counts.get(name, 0) + 1
         return _json(counts)
 
+    @requires(Operation.LIST)
     async def list_systems(self, _request: web.Request) -> web.Response:
         return _json([self._system_summary(sys_id) for sys_id in self.runtime.host.systems])
 
+    @requires(Operation.LIST)
     async def get_system(self, request: web.Request) -> web.Response:
         sys_id = request.match_info["sys"]
         system = self.runtime.host.systems.get(sys_id)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.containment import is_driver_failure
+
 Callback = Callable[[], Any]
 
 
@@ -85,10 +87,12 @@ class Scheduler:
                 result = timer.callback()
                 if inspect.isawaitable(result):
                     await result
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self._logger.exception("in scheduled task", callback=_name(timer.callback))
+            except BaseException as exc:  # whatever a callback raises fails that run only
+                if not is_driver_failure(exc):
+                    raise
+                self._logger.error(
+                    "in scheduled task", callback=_name(timer.callback), exc_info=exc
+                )
             if timer.kind == "in":
                 return
             await asyncio.sleep(timer.seconds)

@@ -18,11 +18,13 @@ from aiohttp import WSMsgType, web
 
 from protocol import MAX_FRAME_BYTES, ErrorCode
 from runtime import access_log
-from runtime.auth import Authenticator, AuthError, Principal
+from runtime.access import Operation, requires
+from runtime.auth import Authenticator, Principal
 from runtime.cluster.routes import COMMAND_PREFIX, ClusterRoutes
 from runtime.config import RuntimeConfig
 from runtime.console import add_console_routes
 from runtime.errors import ExecFailure
+from runtime.gate import Gate
 from runtime.health import HealthRoutes
 from runtime.interface import RUNTIME_VERSION
 from runtime.limits import SHUTTING_DOWN, ExecTracker, OutputBudget
@@ -33,6 +35,7 @@ from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import Hub, Session
 from runtime.status import StatusStore
 from runtime.watchdog import LoopWatchdog
+from runtime.wsmask import MaskedOnlyWebSocketResponse
 
 if TYPE_CHECKING:
     from runtime.cluster.node import ClusterNode
@@ -88,6 +91,10 @@ class Runtime:
             self.cluster.attach(self.host)
             self.tap = self.cluster.relay_tap(self.tap)  # sessions see remote modules' lines
         self.auth = Authenticator(config.auth, admin_keys)
+        self.gate = Gate(self)
+        self.gate.self_authenticating.append(COMMAND_PREFIX)  # takes the cluster secret itself
+        if self.cluster is not None:
+            self.gate.extra_authenticators.append(self.cluster.peer)
         self.sessions: set[Session] = set()
         self.state = RuntimeState.CREATED
         self.execs = ExecTracker()
@@ -111,13 +118,14 @@ class Runtime:
         self.url = ""
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._access_middleware, self._auth_middleware])
+        app = web.Application(middlewares=[self._access_middleware])
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
         ClusterRoutes(self).add_to(app)
         add_console_routes(app)
+        self.gate.install(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -236,7 +244,9 @@ class Runtime:
         log.warning("event loop blocked", blocked_ms=round(seconds * 1000), **running)
 
     def auth_failed(self, request: web.BaseRequest, reason: str) -> None:
-        """Count and log (rate-limited) one request refused for its credentials."""
+        """Count and log (rate-limited) one request refused for its credentials; it counts
+        towards the client address's failure limit."""
+        self.gate.record_failure(request)
         self.metrics.auth_failed()
         self.auth_failures.record(request, reason)
 
@@ -254,14 +264,14 @@ class Runtime:
         """An exec for a REST request, under the same bounds, accounting and shutdown rules as
         WebSocket execs; raises ExecFailure classified for the reply."""
         execs, stats = self.execs, self.metrics.execs
-        refusal = execs.refusal(principal.name)
+        refusal = execs.refusal(principal.credential)
         if refusal is not None:
             stats.refused()
             raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, refusal, 503)
         task = asyncio.current_task()
         assert task is not None
         started = time.perf_counter()
-        execs.started(principal.name, task)
+        execs.started(principal.credential, task)
         try:
             result = await self.host.execute(sys_id, name, index, method, args, principal.clearance)
         except ExecFailure as failure:
@@ -293,26 +303,6 @@ class Runtime:
             access_log.request_line(request, response.status, started, request.get(PRINCIPAL_KEY))
         return response
 
-    @web.middleware
-    async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if (
-            request.path == "/auth/authority"
-            or not request.path.startswith("/api/")
-            or request.path.startswith(COMMAND_PREFIX)  # takes the cluster secret itself
-        ):
-            return await handler(request)
-        try:
-            peer = await self.cluster.peer(request) if self.cluster is not None else None
-            request[PRINCIPAL_KEY] = peer or self.auth.authenticate(request)
-        except AuthError as exc:
-            self.auth_failed(request, str(exc))
-            return web.Response(
-                body=orjson.dumps({"error": str(exc)}),
-                status=401,
-                content_type="application/json",
-            )
-        return await handler(request)
-
     async def authority(self, request: web.Request) -> web.Response:
         """What `@placeos/ts-client` loads first; version 3.x selects the v2 routes."""
         domain = request.host
@@ -330,12 +320,15 @@ class Runtime:
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
+    @requires(Operation.CONNECT)
     async def control(self, request: web.Request) -> web.StreamResponse:
         """The WebSocket control endpoint."""
         principal: Principal = request[PRINCIPAL_KEY]
         if self.state in (RuntimeState.STOPPING, RuntimeState.STOPPED):
             raise web.HTTPServiceUnavailable(reason=SHUTTING_DOWN)
-        ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None)
+        ws = MaskedOnlyWebSocketResponse(
+            max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None
+        )
         await ws.prepare(request)
         session = Session(ws, principal, self.hub, request.transport)
         self.sessions.add(session)

@@ -37,6 +37,7 @@ from protocol import (
     encode_success,
     parse_request,
 )
+from runtime.access import check_command
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
 from runtime.limits import (
@@ -125,7 +126,7 @@ class Session(Outbound, Streams):
         self.ws = ws
         self.transport = transport
         self.principal = principal
-        self.credential = principal.name
+        self.credential = principal.credential
         self.hub = hub
         self.host = hub.host
         self.tap = hub.tap
@@ -210,6 +211,12 @@ class Session(Outbound, Streams):
             self.send(encode_error(request.id, request.code, request.message, 500))
             return
         cmd = request.cmd
+        denied = check_command(self.principal.clearance, cmd, request.mod, self.host.modules)
+        if denied is not None:
+            if cmd is Command.EXEC:
+                self.stats.failed(ErrorCode.ACCESS_DENIED, 0.0)
+            self.send(encode_error(request.id, ErrorCode.ACCESS_DENIED, denied.message, 401))
+            return
         if cmd is Command.EXEC:
             self._exec(request)
         elif cmd is Command.BIND:

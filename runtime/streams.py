@@ -17,7 +17,6 @@ from runtime.auth import Principal
 from runtime.limits import MAX_BINDINGS_PER_CONNECTION
 from runtime.logs import DebugTap
 from runtime.modules import ModuleHost
-from runtime.security import Clearance
 
 BindingKey = tuple[str, str, int, str]
 
@@ -52,10 +51,6 @@ class Streams:
         raise NotImplementedError
 
     def _bind(self, req: Request) -> None:
-        if req.mod.startswith("_") and self.principal.clearance < Clearance.SUPPORT:
-            msg = "attempted to access protected module"
-            self.send(encode_error(req.id, ErrorCode.ACCESS_DENIED, msg, 401))
-            return
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
         key: BindingKey = (req.sys, req.mod, req.index, req.name)
         if key in self.bindings:

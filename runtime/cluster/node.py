@@ -210,7 +210,7 @@ class ClusterNode:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         if await self.check_secret(token.strip()):
-            return Principal("cluster peer", Clearance.ADMIN)
+            return Principal("cluster peer", Clearance.ADMIN, "cluster-secret")
         return None
 
     def relay_tap(self, local: DebugTap) -> DebugTap:

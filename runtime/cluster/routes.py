@@ -54,7 +54,8 @@ class ClusterRoutes:
             return True
         try:
             principal = self.runtime.auth.authenticate(request)
-        except AuthError:
+        except AuthError as exc:
+            self.runtime.auth_failed(request, str(exc))  # counts towards the address's limit
             return False
         return principal.clearance >= Clearance.ADMIN
 

@@ -16,6 +16,14 @@ export class RefusedError extends Error {
   }
 }
 
+/** Raised when the credential is fine but its clearance is not (a protected module). */
+export class DeniedError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "DeniedError";
+  }
+}
+
 /** A credential: `{kind: "key" | "token", value}`. */
 export function authHeaders(credential) {
   return credential.kind === "key"
@@ -43,7 +51,8 @@ export class Api {
       cache: "no-store",
     });
     if (response.status === 401) {
-      const body = await response.json().catch(() => ({}));
+      const body = await response.clone().json().catch(() => ({}));
+      if (body.error === "access denied") return response; // clearance, not the credential
       const error = new RefusedError(body.error || "credential refused");
       this.onRefused(error);
       throw error;
@@ -54,6 +63,7 @@ export class Api {
   async #json(path) {
     const response = await this.#fetch(path);
     const body = await response.json().catch(() => null);
+    if (body && body.error === "access denied") throw new DeniedError(body.message);
     if (!response.ok) {
       const message = (body && (body.error || body.message)) || response.statusText;
       throw new Error(`${path}: HTTP ${response.status}: ${message}`);

@@ -57,10 +57,17 @@ export class ModuleView {
       this.problem.textContent = `No module ${this.slug} in system ${this.sysId}.`;
       return;
     }
-    const [functions, statusMap] = await Promise.all([
-      api.functions(this.sysId, this.slug),
-      api.statusMap(this.sysId, this.slug),
-    ]);
+    let functions, statusMap;
+    try {
+      [functions, statusMap] = await Promise.all([
+        api.functions(this.sysId, this.slug),
+        api.statusMap(this.sysId, this.slug),
+      ]);
+    } catch (error) {
+      if (error.name !== "DeniedError") throw error;
+      this.refusals.textContent = `The runtime refused ${this.slug}: ${error.message}`;
+      return;
+    }
     this.table = new StatusTable(socket, this.sysId, this.name, this.index, () =>
       this.refresh(null, { commands: false }),
     );

@@ -283,7 +283,7 @@ async def test_oversize_frame_gets_a_clear_error(rt: RuntimeHandle) -> None:
                 "args": ["x" * (1024 * 1024)],
             }
         ).decode()
-        reply = await client.reply_to_raw(frame, 0)
+        reply = await client.reply_to_raw(frame, 77)
         assert reply["error_code"] == 1
         assert "exceeds the 1048576-byte limit" in reply["msg"]
         assert await client.ping() == "pong"

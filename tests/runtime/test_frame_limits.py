@@ -1,0 +1,180 @@
+"""Frame limits count bytes of UTF-8; oversize frames keep their id; unmasked frames close 1002."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import struct
+
+import orjson
+import pytest
+import websockets
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import MAX_FRAME_BYTES, ErrorCode, ParseFailure, parse_request
+from protocol.requests import frame_bytes
+from runtime.server import CONTROL_PATH, HARD_FRAME_LIMIT
+from runtime.testing import RuntimeHandle
+from runtime.wsmask import MaskScanner
+
+EXEC = {"id": 41, "cmd": "exec", "sys": "sys-1", "mod": "Display", "name": "power"}
+
+
+def _frame(payload: str, **extra: object) -> str:
+    return orjson.dumps({**EXEC, **extra, "args": [payload]}).decode()
+
+
+@pytest.mark.parametrize(("char", "width"), [("é", 2), ("€", 3), ("😀", 4)])
+def test_limit_counts_utf8_bytes_not_characters(char: str, width: int) -> None:
+    fits = _frame(char * ((MAX_FRAME_BYTES - 200) // width))
+    assert frame_bytes(fits) <= MAX_FRAME_BYTES
+    assert not isinstance(parse_request(fits), ParseFailure)
+    over = _frame(char * (MAX_FRAME_BYTES // width + 1))
+    assert len(over) < MAX_FRAME_BYTES < frame_bytes(over)
+    failure = parse_request(over)
+    assert isinstance(failure, ParseFailure)
+    assert (failure.id, failure.code) == (41, ErrorCode.BAD_REQUEST)
+    assert f"frame of {frame_bytes(over)} bytes exceeds" in failure.reason
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "x" * (MAX_FRAME_BYTES + 1),
+        json.dumps({**EXEC, "id": 2**64, "args": ["x" * MAX_FRAME_BYTES]}),
+        _frame("x" * MAX_FRAME_BYTES, id="41"),
+        orjson.dumps(["x" * MAX_FRAME_BYTES]).decode(),
+    ],
+)
+def test_oversize_frame_without_a_readable_id_is_answered_with_id_0(frame: str) -> None:
+    failure = parse_request(frame)
+    assert isinstance(failure, ParseFailure)
+    assert (failure.id, failure.code) == (0, ErrorCode.BAD_REQUEST)
+
+
+async def test_three_megabyte_frame_of_few_characters_is_refused_with_its_id(
+    rt: RuntimeHandle,
+) -> None:
+    frame = _frame("€" * (MAX_FRAME_BYTES - 100), id=99)  # < 1 Mi characters, ~3 MB
+    assert len(frame) < MAX_FRAME_BYTES and frame_bytes(frame) < HARD_FRAME_LIMIT
+    async with rt.client() as client:
+        reply = await client.reply_to_raw(frame, 99)
+        assert (reply["type"], reply["error_code"]) == ("error", 1)
+        assert rt.driver("mod-1").status.get("power") is None  # never executed
+        assert await client.exec("sys-1", "Display", "power", [True]) is True
+
+
+async def test_frame_over_the_hard_limit_closes_with_1009(rt: RuntimeHandle) -> None:
+    async with rt.client() as client:
+        await client.send_raw("x" * (HARD_FRAME_LIMIT + 1))
+        await asyncio.wait_for(client._reader, 10)
+        assert client.connection.close_code == 1009
+
+
+def test_mask_scanner_follows_frames_across_chunks() -> None:
+    def masked(payload: bytes) -> bytes:
+        size = len(payload)
+        if size < 126:
+            head = bytes([0x81, 0x80 | size])
+        elif size < 65536:
+            head = bytes([0x81, 0x80 | 126]) + struct.pack("!H", size)
+        else:
+            head = bytes([0x81, 0x80 | 127]) + struct.pack("!Q", size)
+        return head + b"\0\0\0\0" + payload
+
+    stream = masked(b"a" * 10) + masked(b"b" * 300) + masked(b"c" * 70000)
+    for chunk in (1, 2, 3, 7, 1000, len(stream)):
+        scanner = MaskScanner()
+        assert all(scanner.scan(stream[i : i + chunk]) for i in range(0, len(stream), chunk))
+    unmasked = stream + bytes([0x81, 5]) + b"hello"
+    scanner = MaskScanner()
+    assert not all(scanner.scan(unmasked[i : i + 9]) for i in range(0, len(unmasked), 9))
+
+
+def _handshake(host: str, port: int, api_key: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"X-API-Key: {api_key}\r\n\r\n"
+    ).encode()
+
+
+async def _read_close_code(reader: asyncio.StreamReader) -> int:
+    """Read server frames until the close frame; its status code."""
+    while True:
+        head = await reader.readexactly(2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await reader.readexactly(8))[0]
+        payload = await reader.readexactly(length)
+        if head[0] & 0x0F == 0x8:
+            return int(struct.unpack("!H", payload[:2])[0])
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+async def test_unmasked_client_frame_closes_with_1002(rt: RuntimeHandle, pipelined: bool) -> None:
+    host, port = rt.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = _handshake(host, int(port), rt.api_key)
+    unmasked = bytes([0x81, 4]) + b"ping"
+    writer.write(request + (unmasked if pipelined else b""))
+    response = await reader.readuntil(b"\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 101")
+    if not pipelined:
+        writer.write(unmasked)
+    assert await asyncio.wait_for(_read_close_code(reader), 10) == 1002
+    writer.close()
+    # the server goes on serving others
+    async with rt.client() as client:
+        assert await client.ping() == "pong"
+
+
+async def test_masked_frames_of_every_length_encoding_still_work(rt: RuntimeHandle) -> None:
+    async with websockets.connect(
+        rt.ws_url, additional_headers={"X-API-Key": rt.api_key}, max_size=None
+    ) as connection:
+        for size in (10, 200, 70000):
+            frame = {**EXEC, "id": size, "name": "set_status", "args": ["big", "y" * size]}
+            await connection.send(orjson.dumps(frame).decode())
+            reply = orjson.loads(await connection.recv())
+            assert (reply["id"], reply["type"]) == (size, "success")
+        await connection.send("ping")
+        assert await connection.recv() == "pong"
+
+
+def _encode(payload_size: int, masked: bool) -> bytes:
+    bit = 0x80 if masked else 0
+    if payload_size < 126:
+        head = bytes([0x82, bit | payload_size])
+    elif payload_size < 65536:
+        head = bytes([0x82, bit | 126]) + struct.pack("!H", payload_size)
+    else:
+        head = bytes([0x82, bit | 127]) + struct.pack("!Q", payload_size)
+    return head + (b"\x81\x82\x83\x84" if masked else b"") + b"\x00" * payload_size
+
+
+@given(
+    sizes=st.lists(st.sampled_from([0, 1, 125, 126, 127, 65535, 65536]) | st.integers(0, 300),
+                   min_size=1, max_size=6),
+    cuts=st.lists(st.integers(1, 70000), max_size=8),
+    unmasked_at=st.none() | st.integers(0, 5),
+)
+@settings(max_examples=200, deadline=None)
+def test_mask_scanner_against_any_chunking(
+    sizes: list[int], cuts: list[int], unmasked_at: int | None
+) -> None:
+    stream = b"".join(_encode(n, i != unmasked_at) for i, n in enumerate(sizes))
+    scanner, pos, results = MaskScanner(), 0, []
+    for cut in [*cuts, len(stream)]:
+        results.append(scanner.scan(stream[pos : pos + cut]))
+        pos += cut
+        if pos >= len(stream):
+            break
+    bad = unmasked_at is not None and unmasked_at < len(sizes)
+    assert all(results) is not bad
