@@ -63,18 +63,27 @@ class Runtime:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, host: str | None = None, port: int | None = None) -> str:
-        """Start every module, then listen; returns the base URL."""
-        await self.host.apply(self.config)
+        """Listen first, then start every module; returns the base URL.
+
+        The socket is bound before any module starts, so a port in use fails at once with the
+        OSError and nothing started (no `on_load` ran, no vendor was contacted).
+        """
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         bind_host = host or self.config.server.host
         site = web.TCPSite(
             self._runner, bind_host, self.config.server.port if port is None else port
         )
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         bound_port = self._runner.addresses[0][1]
         shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         self.url = f"http://{shown_host}:{bound_port}"
+        await self.host.apply(self.config)
         self._pong_task = asyncio.get_running_loop().create_task(self._pong_loop())
         return self.url
 
