@@ -16,9 +16,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from protocol import ErrorCode
 from runtime import jsonenc
-from runtime.config import ModuleConfig, RuntimeConfig, SystemConfig, load_driver_class
+from runtime.config import (
+    ModuleConfig,
+    RuntimeConfig,
+    SystemConfig,
+    load_driver_class,
+    validation_problems,
+)
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
 from runtime.interface import ArgumentError, DriverInterface, interface_of
@@ -201,6 +209,12 @@ class ModuleHost:
             module.instance = self._instantiate(module)
             async with asyncio.timeout(module.config.load_timeout):
                 await call_hook(module.instance.on_load)
+        except ValidationError as exc:
+            problems = [f"{where}: {problem}" for where, problem in validation_problems(exc)]
+            for problem in problems:
+                get_logger(module_id=module.id).error("invalid setting", problem=problem)
+            self._mark_failed(module, f"invalid settings: {'; '.join(problems)}", None)
+            return
         except Exception as exc:
             reason = (
                 f"on_load timed out after {module.config.load_timeout:g} s"

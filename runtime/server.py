@@ -16,11 +16,14 @@ from runtime.config import RuntimeConfig
 from runtime.interface import RUNTIME_VERSION
 from runtime.logs import DebugTap, debug_tap, get_logger
 from runtime.modules import ModuleHost
+from runtime.openapi import OPENAPI_PATH, add_openapi_route
 from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import Session
 from runtime.status import StatusStore
 
 CONTROL_PATH = "/api/engine/v2/systems/control"
+#: Routes under /api/ that need no credential.
+PUBLIC_PATHS = frozenset({"/auth/authority", OPENAPI_PATH})
 #: Frames above this size close the connection (1009); up to MAX_FRAME_BYTES get an error reply.
 HARD_FRAME_LIMIT = 4 * MAX_FRAME_BYTES
 #: Seconds between the unsolicited text `pong` PlaceOS sends every connection.
@@ -58,6 +61,7 @@ class Runtime:
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
         RestRoutes(self).add_to(app)
+        add_openapi_route(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -114,7 +118,7 @@ class Runtime:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == "/auth/authority" or not request.path.startswith("/api/"):
+        if request.path in PUBLIC_PATHS or not request.path.startswith("/api/"):
             return await handler(request)
         try:
             request[PRINCIPAL_KEY] = self.auth.authenticate(request)
