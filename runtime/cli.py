@@ -137,7 +137,7 @@ async def serve(options: argparse.Namespace) -> int:
         try:
             url = await runtime.start(host, port)
         except OSError as exc:
-            reason = exc.strerror or str(exc)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             print(f"error: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
             return 1
         stack.push_async_callback(runtime.stop)
