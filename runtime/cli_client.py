@@ -205,6 +205,15 @@ async def check_target(session: aiohttp.ClientSession, options: argparse.Namespa
     modules = orjson.loads(body).get("module_data", [])
     if not any(m.get("name") == name and m.get("index") == index for m in modules):
         raise CliFailure(f"module {options.module} not found in system {options.sys}")
+    status_url = f"{url}/{options.module}"
+    try:
+        async with session.get(status_url, headers=credential_headers(options)) as response:
+            current = orjson.loads(await response.read()) if response.status == 200 else {}
+    except aiohttp.ClientError as exc:
+        raise ConnectionError(str(exc)) from None
+    for status in options.status:
+        if isinstance(current, dict) and status not in current:
+            print(f"note: {status} has no value yet; waiting for one", file=sys.stderr, flush=True)
 
 
 async def _watch_once(options: argparse.Namespace, on_connected: Any) -> None:

@@ -228,6 +228,13 @@ async def _line(stream: asyncio.StreamReader) -> str:
     return (await asyncio.wait_for(stream.readline(), 30)).decode().strip()
 
 
+async def _report(stream: asyncio.StreamReader) -> str:
+    """The next stderr line of `watch` that is not a note about a status without a value."""
+    while (line := await _line(stream)).startswith("note: "):
+        pass
+    return line
+
+
 async def test_watch_reconnects_when_the_server_goes_away(tmp_path: Path) -> None:
     port = free_port()
     config = write_config(tmp_path, port)
@@ -256,11 +263,11 @@ async def test_watch_reconnects_when_the_server_goes_away(tmp_path: Path) -> Non
     try:
         assert json.loads(await _line(watcher.stdout)) == {"name": "connected", "value": True}
         assert (await server.stop())[0] == 0
-        lost = await _line(watcher.stderr)
+        lost = await _report(watcher.stderr)
         assert lost.startswith("connection lost (")
         assert lost.endswith(f"reconnecting in {RECONNECT_INITIAL_DELAY:g} s")
         server = await start_serve("--config", str(config), log=tmp_path / "second.log")
-        while (line := await _line(watcher.stderr)) != "reconnected":
+        while (line := await _report(watcher.stderr)) != "reconnected":
             assert line.startswith("connection lost ("), line
         assert json.loads(await _line(watcher.stdout)) == {"name": "connected", "value": True}
         await run_cli(*client(server, "exec", "sys-1", "Display_1", "power", "true"))
@@ -298,3 +305,33 @@ async def test_watch_gives_up_after_retry_for(served: Served, tmp_path: Path) ->
     _, err = await asyncio.wait_for(watcher.communicate(), 30)
     assert watcher.returncode == 1
     assert err.decode().strip().endswith("gave up after 0 s")
+
+
+async def test_watch_notes_a_status_without_a_value(served: Served) -> None:
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "runtime",
+        "watch",
+        "sys-1",
+        "Display_1",
+        "volume3",
+        "connected",
+        "--url",
+        served.url,
+        "--api-key",
+        KEY,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=cli_env(),
+        cwd=ROOT,
+    )
+    assert watcher.stdout is not None and watcher.stderr is not None
+    try:
+        assert await _line(watcher.stderr) == "note: volume3 has no value yet; waiting for one"
+        assert json.loads(await _line(watcher.stdout)) == {"name": "connected", "value": True}
+        await run_cli(*client(served, "exec", "sys-1", "Display_1", "volume", "5", "3"))
+        assert json.loads(await _line(watcher.stdout)) == {"name": "volume3", "value": 5}
+    finally:
+        watcher.terminate()
+        await watcher.wait()

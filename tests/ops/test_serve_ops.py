@@ -49,6 +49,18 @@ async def test_port_in_use_is_one_line_exit_1_and_nothing_started(tmp_path: Path
     assert not marker.exists(), "a module's on_load ran although the port was taken"
 
 
+async def test_port_in_use_with_the_embedded_default_contacts_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = await run_cli("serve", "--port", str(port), "--log-level", "debug")
+    assert (code, out) == (1, "")
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert "module started" not in err and "module failed" not in err
+    assert "Unclosed" not in err and "Traceback" not in err
+
+
 async def test_modules_load_once_the_socket_is_bound(tmp_path: Path) -> None:
     marker = tmp_path / "loaded.txt"
     server = await start_serve(
