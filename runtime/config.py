@@ -7,6 +7,7 @@ and the problem, e.g. `config.yaml: systems.sys-1.modules[2]: unknown module 'mo
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,7 +32,7 @@ DEFAULT_EXEC_TIMEOUT = 120.0
 DEFAULT_LOAD_TIMEOUT = 30.0
 DEFAULT_SHUTDOWN_GRACE = 10.0
 DEFAULT_MAX_AUTH_FAILURES = 20
-DEFAULT_FAILURE_WINDOW = 60.0
+DEFAULT_AUTH_FAILURE_WINDOW = 60.0
 DEFAULT_MAX_CONNECTIONS_PER_KEY = 1000
 
 log = get_logger(component="config")
@@ -58,6 +59,22 @@ class ServerConfig(_Strict):
     #: Serve /metrics without a credential.
     public_metrics: bool = False
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            scheme, sep, rest = value.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"{value!r} is not an origin like 'https://app.example.com'")
+        return [value.lower() for value in values]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)  # ValueError names the bad entry
+        return values
+
 
 class ApiKeyConfig(_Strict):
     key: str = Field(min_length=8)
@@ -78,7 +95,7 @@ class AuthConfig(_Strict):
     jwt: JwtConfig | None = None
     #: Failed authentications per client address within `failure_window` seconds before 429.
     max_failures: int = Field(default=DEFAULT_MAX_AUTH_FAILURES, ge=1)
-    failure_window: float = Field(default=DEFAULT_FAILURE_WINDOW, gt=0)
+    failure_window: float = Field(default=DEFAULT_AUTH_FAILURE_WINDOW, gt=0)
     #: Open WebSocket connections per credential before the next upgrade gets 429.
     max_connections_per_key: int = Field(default=DEFAULT_MAX_CONNECTIONS_PER_KEY, ge=1)
 
