@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"admin API key (repeatable); also read from env {API_KEY_ENV}",
     )
     serve.add_argument("--reload", action="store_true", help="hot-reload drivers and config")
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="validate --config (and import its drivers), print the result and exit; "
+        "starts nothing",
+    )
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
@@ -96,6 +102,10 @@ def admin_keys_with_sources(
     return [generated], generated
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` only accepts connections from this machine."""
     if host == "localhost":
@@ -122,6 +132,13 @@ async def serve(options: argparse.Namespace) -> int:
         server_overrides: dict[str, Any] = {}
         if options.config is not None:
             config = load_config(options.config)
+            if options.check:
+                counts = (
+                    _count(len(config.modules), "module"),
+                    _count(len(config.systems), "system"),
+                )
+                print(f"{options.config}: ok ({counts[0]}, {counts[1]})")
+                return 0
         else:
             from runtime.embedded import start_embedded
 
@@ -188,7 +205,10 @@ def _print_config_error(exc: ConfigError) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.command == "serve" and options.check and options.config is None:
+        parser.error("serve --check needs --config PATH")
     try:
         if options.command == "serve":
             return asyncio.run(serve(options))

@@ -203,3 +203,19 @@ async def test_config_problems_are_printed_one_per_line(tmp_path: Path) -> None:
         "unable to parse string as an integer",
         f"  {path}: systems.s.modules[0]: unknown module 'ghost'",
     ]
+
+
+async def test_check_validates_without_starting_anything(tmp_path: Path) -> None:
+    marker = tmp_path / "loaded.txt"
+    config = marker_config(tmp_path, marker)
+    code, out, err = await run_cli("serve", "--config", str(config), "--check")
+    assert (code, out) == (0, f"{config}: ok (2 modules, 1 system)\n"), err
+    assert not marker.exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modules: {m: {driver: no.such:Driver}}\n")
+    code, out, err = await run_cli("serve", "--config", str(bad), "--check")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"config error: {bad}: modules.m.driver: cannot import 'no.such'")
+    code, _, err = await run_cli("serve", "--check")
+    assert code == 2
+    assert "serve --check needs --config PATH" in err
