@@ -236,6 +236,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         },
     },
     ("GET", "/metrics"): {
+        "public": False,  # unless server.public_metrics
         "responses": {
             "200": {
                 "description": "Prometheus text format",

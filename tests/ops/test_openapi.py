@@ -151,3 +151,20 @@ async def test_schemathesis_finds_no_server_error_and_no_violation(tmp_path: Pat
     assert any(value is not None for _, value in statuses), text[-3000:]
     report = next((tmp_path / "report").glob("*.ndjson")).read_text().splitlines()
     assert [json.loads(line) for line in report if line.strip()]
+
+
+def test_health_routes_are_public_and_metrics_needs_a_credential() -> None:
+    from aiohttp import web
+
+    app = web.Application()
+
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response()
+
+    for path in ("/healthz", "/readyz", "/metrics"):
+        app.router.add_get(path, handler)
+    paths = build_openapi(app)["paths"]
+    assert paths["/healthz"]["get"]["security"] == []
+    assert set(paths["/readyz"]["get"]["responses"]) == {"200", "503"}
+    assert "security" not in paths["/metrics"]["get"]
+    assert "401" in paths["/metrics"]["get"]["responses"]
