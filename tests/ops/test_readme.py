@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shlex
 import sys
@@ -145,3 +146,37 @@ async def test_readme_shell_examples_run_as_written(
                     json.loads(out)
             ran += 1
     assert ran >= 12
+
+
+def python_block(marker: str) -> str:
+    blocks = [
+        b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL) if marker in b
+    ]
+    assert len(blocks) == 1, f"one README python block with {marker!r}"
+    return blocks[0]
+
+
+async def test_readme_driver_and_its_run_runtime_test_pass_as_written(tmp_path: Path) -> None:
+    """The Projector driver and the run_runtime test, with the pytest setup the README names."""
+    package = tmp_path / "mypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "projector.py").write_text(python_block("class Projector(Driver)"))
+    (tmp_path / "test_projector.py").write_text(python_block("async def test_power()"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "test_projector.py",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=cli_env(PYTHONPATH=f"{ROOT}{os.pathsep}{tmp_path}"),
+        cwd=tmp_path,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), LINE_TIMEOUT)
+    assert process.returncode == 0, out.decode()[-3000:]
+    assert "1 passed" in out.decode()
