@@ -22,6 +22,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from embedded.settings import graph_settings
 from fixtures.emulator_base import RunningEmulator
 from fixtures.graph_emulator import start
 from runtime.testing import TestClient, run_runtime
@@ -52,7 +53,7 @@ async def wait_connected(client: TestClient) -> None:
 
 
 async def run_mode(emulator: RunningEmulator, rooms: list[str], batch: bool) -> dict[str, Any]:
-    settings = {**emulator.driver_settings(), "rate_limit": RATE_LIMIT, "batch_requests": batch}
+    settings = {**graph_settings(emulator), "rate_limit": RATE_LIMIT, "batch_requests": batch}
     config = {
         "modules": {
             "mod-graph": {

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import ipaddress
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,10 @@ from runtime.server import CONTROL_PATH, Runtime
 API_KEY_ENV = "RUNTIME_API_KEY"
 DEPLOY_DOC = "docs/deploy.md"
 
-log = get_logger(component="serve")
+#: Package imported by name for `serve` without a config (it wires drivers and emulators).
+EMBEDDED_DEFAULT = "embedded"
+
+log = get_logger(component="cli")
 
 
 def version_text() -> str:
@@ -130,6 +135,7 @@ async def serve(options: argparse.Namespace) -> int:
     configure_logging(options.log_format or "console", options.log_level or "info")
     async with AsyncExitStack() as stack:
         server_overrides: dict[str, Any] = {}
+        banner: list[str] = []
         if options.config is not None:
             config = load_config(options.config)
             if options.check:
@@ -140,9 +146,10 @@ async def serve(options: argparse.Namespace) -> int:
                 print(f"{options.config}: ok ({counts[0]}, {counts[1]})")
                 return 0
         else:
-            from runtime.embedded import start_embedded
-
-            config = await start_embedded(stack, server_overrides)
+            embedded = await importlib.import_module(EMBEDDED_DEFAULT).start_embedded(
+                stack, server_overrides
+            )
+            config, banner = embedded.config, embedded.banner
         server = config.server
         configure_logging(
             options.log_format or server.log_format, options.log_level or server.log_level
@@ -167,7 +174,12 @@ async def serve(options: argparse.Namespace) -> int:
             f"Runtime ready at {url} (WebSocket {url.replace('http', 'ws', 1)}{CONTROL_PATH})",
             flush=True,
         )
+        for line in banner:
+            print(line, flush=True)
         await _wait_for_signal()
+        grace = server.shutdown_grace
+        log.info("shutting down on signal; a second signal ends the grace", grace_s=grace)
+        _on_signal(runtime.execs.end_grace)
     return 0
 
 
@@ -181,11 +193,16 @@ async def _start_reloader(runtime: Runtime, stack: AsyncExitStack) -> None:
 
 async def _wait_for_signal() -> None:
     stop = asyncio.Event()
+    _on_signal(stop.set)
+    await stop.wait()
+
+
+def _on_signal(handler: Callable[[], None]) -> None:
+    """Call `handler` on SIGINT and SIGTERM (replacing what they did before)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+            loop.add_signal_handler(sig, handler)
 
 
 def print_interface(options: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import orjson
 
 from runtime import jsonenc
 from runtime.errors import SettingNotFound
-from runtime.logs import DebugTap, debug_tap
+from runtime.logs import DebugTap
 from runtime.scheduler import Scheduler
 from runtime.status import StatusStore
 
@@ -26,7 +26,7 @@ class ModuleContext:
     settings: dict[str, Any]
     logger: Any
     schedule: Scheduler
-    tap: DebugTap = field(default=debug_tap)
+    tap: DebugTap = field(default_factory=DebugTap)
 
 
 class StatusView(Mapping[str, Any]):

@@ -30,7 +30,7 @@ from runtime.config import (
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
 from runtime.interface import ArgumentError, DriverInterface, interface_of
-from runtime.logs import get_logger
+from runtime.logs import DebugTap, get_logger, module_logger
 from runtime.scheduler import Scheduler
 from runtime.security import Clearance
 from runtime.status import StatusStore
@@ -131,8 +131,9 @@ class System:
 class ModuleHost:
     """Every module and system of one runtime."""
 
-    def __init__(self, store: StatusStore) -> None:
+    def __init__(self, store: StatusStore, tap: DebugTap | None = None) -> None:
         self.store = store
+        self.tap = tap if tap is not None else DebugTap()
         self.modules: dict[str, Module] = {}
         self.systems: dict[str, System] = {}
         self.lookup_listeners: list[Callable[[], None]] = []
@@ -192,10 +193,10 @@ class ModuleHost:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _instantiate(self, module: Module) -> Driver:
-        logger = get_logger(module_id=module.id)
+        logger = module_logger(module.id, self.tap)
         instance = module.driver_class.__new__(module.driver_class)
         instance._runtime_context = ModuleContext(
-            module.id, self.store, module.settings, logger, Scheduler(logger)
+            module.id, self.store, module.settings, logger, Scheduler(logger), self.tap
         )
         instance.__init__()  # type: ignore[misc]
         return instance
@@ -235,7 +236,7 @@ class ModuleHost:
             module.instance["load_error"] = reason
             if not module.driver_class.manages_connected:
                 module.instance["connected"] = False
-        get_logger(module_id=module.id).error("module failed", reason=reason, exc_info=exc)
+        module_logger(module.id, self.tap).error("module failed", reason=reason, exc_info=exc)
 
     def fail_module(self, module: Module, reason: str) -> None:
         """Mark a stopped module that cannot run again as failed, with `reason` as `load_error`.
@@ -258,7 +259,7 @@ class ModuleHost:
                 async with asyncio.timeout(module.config.load_timeout):
                     await call_hook(instance.on_unload)
             except Exception as exc:
-                get_logger(module_id=module.id).error("on_unload failed", exc_info=exc)
+                module_logger(module.id, self.tap).error("on_unload failed", exc_info=exc)
         module.state = "stopped"
 
     async def restart_module(self, module: Module) -> None:
@@ -288,7 +289,8 @@ class ModuleHost:
             async with asyncio.timeout(module.config.load_timeout):
                 await (call_hook(hook, reason) if takes_reason else call_hook(hook))
         except Exception as exc:
-            get_logger(module_id=module.id).error("on_update failed", reason=reason, exc_info=exc)
+            module_log = module_logger(module.id, self.tap)
+            module_log.error("on_update failed", reason=reason, exc_info=exc)
 
     async def stop_all(self) -> None:
         """Stop every module."""
@@ -364,6 +366,7 @@ class ModuleHost:
         except TimeoutError as exc:
             if not deadline.expired():
                 raise _driver_failure(module, method, exc) from None
+            log.info("command failed", module_id=module.id, method=method, error="TimeoutError")
             message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
             raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
         except Exception as exc:
@@ -393,13 +396,20 @@ def _encode_result(module: Module, method: str, result: Any) -> ExecResult:
 
 def _driver_failure(module: Module, method: str, exc: Exception) -> ExecFailure:
     """An exception from a driver as PlaceOS reports it: `module raised: <msg> (<Class>)`."""
-    get_logger(module_id=module.id).debug(
+    log.info("command failed", module_id=module.id, method=method, error=type(exc).__name__)
+    _module_log(module).debug(
         f"executing {method} on {type(module.instance).__name__} ({module.id}) failed",
         exc_info=exc,
     )
     code = exc.code if isinstance(exc, Abort) else 500
     message = f"module raised: {exception_message(exc)}"
     return ExecFailure(ErrorCode.REQUEST_FAILED, message, code, _backtrace(exc))
+
+
+def _module_log(module: Module) -> Any:
+    """The module's own logger (reaching its debug listeners), else a plain one."""
+    instance = module.instance
+    return instance.logger if instance is not None else get_logger(module_id=module.id)
 
 
 def _backtrace(exc: BaseException) -> list[str]:

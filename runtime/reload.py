@@ -30,7 +30,7 @@ from watchfiles import Change, awatch
 
 from runtime.config import load_config
 from runtime.errors import ConfigError
-from runtime.logs import get_logger
+from runtime.logs import get_logger, module_logger
 from runtime.modules import Module
 from runtime.reload_code import (
     NewSource,
@@ -233,7 +233,9 @@ class Reloader:
         message = "driver reload failed; the running code stays"
         log.error(message, error=str(exc), modules=[m.id for m in affected])
         for module in affected:
-            get_logger(module_id=module.id).error(message, error=str(exc), exc_info=exc.cause)
+            module_logger(module.id, self.runtime.host.tap).error(
+                message, error=str(exc), exc_info=exc.cause
+            )
 
     async def _reload_config(self) -> ReloadReport | None:
         assert self.config_path is not None

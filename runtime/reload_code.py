@@ -25,7 +25,7 @@ from typing import Any
 
 from runtime.driver import Driver
 from runtime.interface import interface_of
-from runtime.logs import get_logger
+from runtime.logs import module_logger
 from runtime.modules import Module, ModuleHost
 from runtime.scheduler import Callback
 
@@ -183,7 +183,7 @@ def rebind_callback(instance: Driver, callback: Callback) -> Callback:
     name = getattr(getattr(callback, "__func__", None), "__name__", None)
     replacement = getattr(instance, name, None) if name else None
     if replacement is None or not callable(replacement):
-        get_logger(module_id=instance.module_id).warning(
+        instance.logger.warning(
             "timer callback no longer exists in the reloaded class; it keeps the old code",
             callback=name,
         )
@@ -193,7 +193,7 @@ def rebind_callback(instance: Driver, callback: Callback) -> Callback:
 
 async def apply_class(host: ModuleHost, module: Module, new_class: type[Driver] | None) -> str:
     """Give `module` its reloaded class; returns "swapped", "restarted" or "failed"."""
-    module_log = get_logger(module_id=module.id)
+    module_log = module_logger(module.id, host.tap)
     if new_class is None:
         if module.instance is None:  # stopped and failed by an earlier reload already
             return "failed"

@@ -62,8 +62,8 @@ class RestRoutes:
             status, body = failure_envelope(ErrorCode.BAD_REQUEST, message, sys_id, name, index)
             return _raw_json(body, status)
         try:
-            result = await self.runtime.host.execute(
-                sys_id, name, index, method, args, _principal(request).clearance
+            result = await self.runtime.run_exec(
+                _principal(request), sys_id, name, index, method, args
             )
         except ExecFailure as failure:
             status, body = failure_envelope(

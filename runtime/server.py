@@ -1,25 +1,37 @@
-"""The runtime: modules + status + the aiohttp application serving WebSocket and REST."""
+"""The runtime: modules + status + the aiohttp application serving WebSocket and REST.
+
+Shutdown (`stop`) follows the protocol's rules: stop accepting, let running execs finish for
+`server.shutdown_grace` seconds, answer the rest with `error_code` 7 "server shutting down",
+close every connection with 1001, then run every module's `on_unload`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import enum
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from protocol import MAX_FRAME_BYTES
+from protocol import MAX_FRAME_BYTES, ErrorCode
+from runtime import access_log
 from runtime.auth import Authenticator, AuthError, Principal
 from runtime.config import RuntimeConfig
+from runtime.errors import ExecFailure
+from runtime.health import HealthRoutes
 from runtime.interface import RUNTIME_VERSION
-from runtime.logs import DebugTap, debug_tap, get_logger
-from runtime.modules import ModuleHost
+from runtime.limits import SHUTTING_DOWN, ExecTracker, OutputBudget
+from runtime.logs import DebugTap, get_logger
+from runtime.metrics import RuntimeMetrics
+from runtime.modules import ExecResult, ModuleHost
 from runtime.openapi import OPENAPI_PATH, add_openapi_route
 from runtime.rest import PRINCIPAL_KEY, RestRoutes
-from runtime.session import Session
+from runtime.session import CLOSE_TIMEOUT, Hub, Session
 from runtime.status import StatusStore
+from runtime.watchdog import LoopWatchdog
 
 CONTROL_PATH = "/api/engine/v2/systems/control"
 #: Routes under /api/ that need no credential.
@@ -29,7 +41,20 @@ HARD_FRAME_LIMIT = 4 * MAX_FRAME_BYTES
 #: Seconds between the unsolicited text `pong` PlaceOS sends every connection.
 PONG_INTERVAL = 80.0
 
+#: Seconds aiohttp may take to finish HTTP requests still open once the sockets are closed.
+HTTP_SHUTDOWN_TIMEOUT = 1.0
+
 log = get_logger(component="server")
+
+
+class RuntimeState(enum.Enum):
+    """Where a runtime is in its life."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    SERVING = "serving"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
 
 
 class Runtime:
@@ -41,15 +66,30 @@ class Runtime:
         *,
         admin_keys: list[str] | None = None,
         config_path: Path | None = None,
-        tap: DebugTap = debug_tap,
+        tap: DebugTap | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
-        self.tap = tap
+        self.tap = tap if tap is not None else DebugTap()
         self.store = StatusStore()
-        self.host = ModuleHost(self.store)
+        self.host = ModuleHost(self.store, self.tap)
         self.auth = Authenticator(config.auth, admin_keys)
         self.sessions: set[Session] = set()
+        self.state = RuntimeState.CREATED
+        self.execs = ExecTracker()
+        self.output = OutputBudget(lambda: self.sessions)
+        self.metrics = RuntimeMetrics(
+            connections=lambda: len(self.sessions),
+            bindings=lambda: sum(len(s.bindings) for s in self.sessions),
+            debug_streams=lambda: self.tap.listener_count,
+            execs_in_flight=lambda: self.execs.in_flight,
+            pending_output=lambda: self.output.pending,
+            modules=self.module_counts,
+        )
+        self.hub = Hub(self.host, self.tap, self.execs, self.output, self.metrics, self._released)
+        self.auth_failures = access_log.AuthFailureLog()
+        self.watchdog = LoopWatchdog(self._loop_blocked)
+        self._sessions_changed = asyncio.Event()
         self.host.lookup_listeners.append(self._rebind_sessions)
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
@@ -57,14 +97,28 @@ class Runtime:
         self.url = ""
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._auth_middleware])
+        app = web.Application(middlewares=[self._access_middleware, self._auth_middleware])
         app.router.add_get("/auth/authority", self.authority)
         app.router.add_get(CONTROL_PATH, self.control)
+        HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
         add_openapi_route(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Whether start-up is over and shutdown has not begun."""
+        return self.state is RuntimeState.SERVING
+
+    def module_counts(self) -> dict[str, int]:
+        """How many modules are in each state."""
+        counts: dict[str, int] = {}
+        for module in self.host.modules.values():
+            state = str(getattr(module.state, "value", module.state))
+            counts[state] = counts.get(state, 0) + 1
+        return counts
 
     async def start(self, host: str | None = None, port: int | None = None) -> str:
         """Listen first, then start every module; returns the base URL.
@@ -72,7 +126,21 @@ class Runtime:
         The socket is bound before any module starts, so a port in use fails at once with the
         OSError and nothing started (no `on_load` ran, no vendor was contacted).
         """
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self.state = RuntimeState.STARTING
+        self.watchdog.start()
+        try:
+            return await self._start(host, port)
+        except BaseException:
+            self.watchdog.stop()
+            raise
+
+    async def _start(self, host: str | None, port: int | None) -> str:
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+        )
         await self._runner.setup()
         bind_host = host or self.config.server.host
         site = web.TCPSite(
@@ -89,20 +157,39 @@ class Runtime:
         self.url = f"http://{shown_host}:{bound_port}"
         await self.host.apply(self.config)
         self._pong_task = asyncio.get_running_loop().create_task(self._pong_loop())
+        self.state = RuntimeState.SERVING
         return self.url
 
-    async def stop(self) -> None:
-        """Close every connection and stop every module."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Shut down: stop accepting, let execs finish for `grace` seconds (default
+        `server.shutdown_grace`), answer the rest, close connections with 1001, unload modules."""
+        if self.state in (RuntimeState.STOPPING, RuntimeState.STOPPED):
+            return
+        self.state = RuntimeState.STOPPING
+        grace = self.config.server.shutdown_grace if grace is None else grace
         if self._pong_task is not None:
             self._pong_task.cancel()
-        for session in list(self.sessions):
-            session.close()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2):
-                    await session.ws.close(code=1001, message=b"server shutting down")
-        if self._runner is not None:
-            await self._runner.cleanup()
+        runner = self._runner
+        if runner is not None:
+            for site in list(runner.sites):
+                await site.stop()
+        running = self.execs.in_flight
+        finished = await self.execs.drain(grace)
+        if not finished:
+            left = self.execs.in_flight
+            log.warning("execs still running after the shutdown grace", count=left, grace_s=grace)
+            await self.execs.cancel_all(CLOSE_TIMEOUT)
+            for session in list(self.sessions):
+                session.abandon_execs()
+        log.info(
+            "shutting down", execs_running=running, connections=len(self.sessions), grace_s=grace
+        )
+        await asyncio.gather(*(session.shutdown() for session in list(self.sessions)))
+        if runner is not None:
+            await runner.cleanup()
         await self.host.stop_all()
+        self.watchdog.stop()
+        self.state = RuntimeState.STOPPED
 
     async def _pong_loop(self) -> None:
         while True:
@@ -114,7 +201,82 @@ class Runtime:
         for session in list(self.sessions):
             session.rebind_all()
 
+    def _released(self, session: Session) -> None:
+        self.sessions.discard(session)
+        self._notify_sessions()
+
+    def _notify_sessions(self) -> None:
+        event, self._sessions_changed = self._sessions_changed, asyncio.Event()
+        event.set()
+
+    async def wait_for_sessions(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until exactly `count` connections are open."""
+        async with asyncio.timeout(timeout):
+            while len(self.sessions) != count:
+                await self._sessions_changed.wait()
+
+    def _loop_blocked(self, seconds: float, running: dict[str, Any]) -> None:
+        self.metrics.loop_blocked.inc()
+        self.metrics.loop_blocked_seconds.inc(seconds)
+        log.warning("event loop blocked", blocked_ms=round(seconds * 1000), **running)
+
+    def auth_failed(self, request: web.BaseRequest, reason: str) -> None:
+        """Count and log (rate-limited) one request refused for its credentials."""
+        self.metrics.auth_failed()
+        self.auth_failures.record(request, reason)
+
+    # -- execs from HTTP ---------------------------------------------------------------------
+
+    async def run_exec(
+        self,
+        principal: Principal,
+        sys_id: str,
+        name: str,
+        index: int,
+        method: str,
+        args: list[Any] | dict[str, Any],
+    ) -> ExecResult:
+        """An exec for a REST request, under the same bounds, accounting and shutdown rules as
+        WebSocket execs; raises ExecFailure classified for the reply."""
+        execs, stats = self.execs, self.metrics.execs
+        refusal = execs.refusal(principal.name)
+        if refusal is not None:
+            stats.refused()
+            raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, refusal, 503)
+        task = asyncio.current_task()
+        assert task is not None
+        started = time.perf_counter()
+        execs.started(principal.name, task)
+        try:
+            result = await self.host.execute(sys_id, name, index, method, args, principal.clearance)
+        except ExecFailure as failure:
+            stats.failed(failure.error_code, time.perf_counter() - started)
+            raise
+        except asyncio.CancelledError:
+            if not (execs.stopping and task.cancelling()):
+                raise
+            task.uncancel()
+            stats.refused()
+            raise ExecFailure(ErrorCode.UNEXPECTED_FAILURE, SHUTTING_DOWN, 503) from None
+        finally:
+            execs.finished(task)
+        stats.success(time.perf_counter() - started)
+        return result
+
     # -- HTTP --------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _access_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """One access line per HTTP request (WebSocket connections log their own lines)."""
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            access_log.request_line(request, exc.status, started, request.get(PRINCIPAL_KEY))
+            raise
+        if not isinstance(response, web.WebSocketResponse):
+            access_log.request_line(request, response.status, started, request.get(PRINCIPAL_KEY))
+        return response
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -123,6 +285,7 @@ class Runtime:
         try:
             request[PRINCIPAL_KEY] = self.auth.authenticate(request)
         except AuthError as exc:
+            self.auth_failed(request, str(exc))
             return web.Response(
                 body=orjson.dumps({"error": str(exc)}),
                 status=401,
@@ -150,21 +313,30 @@ class Runtime:
     async def control(self, request: web.Request) -> web.StreamResponse:
         """The WebSocket control endpoint."""
         principal: Principal = request[PRINCIPAL_KEY]
+        if self.state in (RuntimeState.STOPPING, RuntimeState.STOPPED):
+            raise web.HTTPServiceUnavailable(reason=SHUTTING_DOWN)
         ws = web.WebSocketResponse(max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None)
         await ws.prepare(request)
-        session = Session(ws, principal, self.host, self.tap, request.transport)
+        session = Session(ws, principal, self.hub, request.transport)
         self.sessions.add(session)
-        writer = asyncio.get_running_loop().create_task(session.run_writer())
-        log.info("connection opened", session=session.id, caller=principal.name)
+        self._notify_sessions()
+        session.start_writer()
+        path = access_log.safe_path(request)
+        log.info("connection opened", session=session.id, principal=principal.name, path=path)
         try:
             async for message in ws:
                 if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
                     session.handle(message.data)
                 elif message.type is WSMsgType.ERROR:
-                    log.warning("connection error", session=session.id, error=str(ws.exception()))
+                    log.info("connection error", session=session.id, error=str(ws.exception()))
         finally:
-            session.close()
-            self.sessions.discard(session)
-            await writer
-            log.info("connection closed", session=session.id, code=ws.close_code)
+            await session.finish()
+            log.info(
+                "connection closed",
+                session=session.id,
+                principal=principal.name,
+                path=path,
+                code=session.close_code or ws.close_code,
+                duration_ms=round((time.monotonic() - session.opened_at) * 1000, 2),
+            )
         return ws

@@ -2,15 +2,26 @@
 
 Replies and notifies go through a bounded queue drained by one writer task. A client that stops
 reading is cut off (close code 1008, reason logged) once the queue holds `MAX_PENDING_FRAMES`
-frames or `MAX_PENDING_BYTES` bytes, so a stuck client never grows memory without bound.
+frames or `MAX_PENDING_BYTES` bytes, or when the whole process holds more than its output budget
+and this connection holds the most, so a stuck client never grows memory without bound.
+
+A session is OPEN, then CLOSING, then CLOSED (as websockets' `State`). Leaving OPEN, whatever
+the cause (the client's close, a reset, a cut-off, a failed write, server shutdown), runs one
+teardown that releases every binding, debug stream and counter at once; the writer never waits
+once the session has left OPEN. Execs still running go on to their end: their replies are dropped
+and they count against their credential until they end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
+import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -20,18 +31,22 @@ from protocol import (
     ErrorCode,
     ParseFailure,
     Request,
-    encode_debug,
     encode_error,
     encode_meta,
     encode_success,
-    notify_parts,
     parse_request,
 )
 from runtime.auth import Principal
 from runtime.errors import ExecFailure
+from runtime.limits import (
+    SHUTTING_DOWN,
+    ExecTracker,
+    OutputBudget,
+)
 from runtime.logs import DebugTap, get_logger
+from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
-from runtime.security import Clearance
+from runtime.streams import Binding, BindingKey, Streams
 
 #: Frames a connection may have waiting to be written before it is cut off.
 MAX_PENDING_FRAMES = 4096
@@ -39,45 +54,61 @@ MAX_PENDING_FRAMES = 4096
 MAX_PENDING_BYTES = 32 * 1024 * 1024
 #: Commands one connection may have running at once; more get error_code 7.
 MAX_CONCURRENT_EXECS = 512
-#: Seconds a cut-off client gets to take the close frame before its transport is aborted.
+#: Seconds a closing connection gets to take its last frames and the close frame.
 CLOSE_TIMEOUT = 1.0
 
 _PONG = b"pong"
 _session_ids = itertools.count(1)
 log = get_logger(component="session")
 
-BindingKey = tuple[str, str, int, str]
+
+class SessionState(enum.Enum):
+    """Where a connection is in its life."""
+
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
 
 
-class Binding:
-    """A client's interest in one status of one module, addressed indirectly by name + index."""
-
-    __slots__ = ("key", "module_id", "prefix", "session", "suffix")
-
-    def __init__(self, session: Session, bind_id: int, key: BindingKey, meta: bytes) -> None:
-        self.session = session
-        self.key = key
-        self.module_id: str | None = None
-        self.prefix, self.suffix = notify_parts(bind_id, meta)
-
-    def deliver(self, value: bytes) -> None:
-        self.session.send(self.prefix + value + self.suffix)
+OPEN = SessionState.OPEN
 
 
-class Session:
+@dataclass(slots=True, eq=False)
+class Hub:
+    """What every session of one runtime shares."""
+
+    host: ModuleHost
+    tap: DebugTap
+    execs: ExecTracker
+    output: OutputBudget
+    metrics: RuntimeMetrics
+    released: Callable[[Session], None]
+
+
+class Session(Streams):
     """A control connection."""
 
     __slots__ = (
+        "_closer",
+        "_ended",
         "_pending_bytes",
         "_queue",
         "_tasks",
         "_wakeup",
+        "_writer",
         "bindings",
-        "closed",
+        "close_code",
+        "credential",
         "debug_streams",
+        "execs",
         "host",
+        "hub",
         "id",
+        "opened_at",
+        "output",
         "principal",
+        "state",
+        "stats",
         "tap",
         "transport",
         "ws",
@@ -87,29 +118,48 @@ class Session:
         self,
         ws: web.WebSocketResponse,
         principal: Principal,
-        host: ModuleHost,
-        tap: DebugTap,
+        hub: Hub,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.id = next(_session_ids)
         self.ws = ws
         self.transport = transport
         self.principal = principal
-        self.host = host
-        self.tap = tap
+        self.credential = principal.name
+        self.hub = hub
+        self.host = hub.host
+        self.tap = hub.tap
+        self.execs = hub.execs
+        self.output = hub.output
+        self.stats = hub.metrics.execs
+        self.state = OPEN
+        self.close_code: int | None = None
+        self.opened_at = time.monotonic()
         self.bindings: dict[BindingKey, Binding] = {}
         self.debug_streams: dict[tuple[str, str, int], tuple[str, Any]] = {}
-        self.closed = False
         self._queue: deque[bytes] = deque()
         self._pending_bytes = 0
         self._wakeup = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: dict[asyncio.Task[None], Request] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._ended: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has left OPEN (it takes no more frames)."""
+        return self.state is not OPEN
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes queued for the writer."""
+        return self._pending_bytes
 
     # -- outbound --------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> None:
         """Queue a frame for the writer; cut the client off when it has stopped reading."""
-        if self.closed:
+        if self.state is not OPEN:
             return
         queue = self._queue
         if len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
@@ -117,46 +167,61 @@ class Session:
                 f"client is not reading: {len(queue)} frames, {self._pending_bytes} bytes pending"
             )
             return
+        size = len(frame)
         queue.append(frame)
-        self._pending_bytes += len(frame)
+        self._pending_bytes += size
+        output = self.output
+        output.pending += size
+        if output.pending > output.limit:
+            output.overflow()
         if len(queue) == 1:
             self._wakeup.set()
 
     def cut_off(self, reason: str) -> None:
         """Close the connection with 1008 and drop everything pending."""
-        if self.closed:
+        if self.state is not OPEN:
             return
         log.warning("closing slow connection", session=self.id, reason=reason)
-        self.close()
-        self._queue.clear()
-        self._pending_bytes = 0
-        task = asyncio.get_running_loop().create_task(self._close_slow())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.hub.metrics.slow_client_cutoffs.inc()
+        self._release(1008, drop_output=True)
+        closing = self._close_socket(1008, b"too many pending messages")
+        self._closer = asyncio.get_running_loop().create_task(closing)
 
-    async def _close_slow(self) -> None:
-        """Try a 1008 close; a client that does not even take that loses its transport."""
+    async def _close_socket(self, code: int, message: bytes) -> None:
+        """Send a close frame; a client that does not take it in time loses its socket."""
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
-                await self.ws.close(code=1008, message=b"too many pending messages")
+                await self.ws.close(code=code, message=message)
         except TimeoutError:
             if self.transport is not None:
                 self.transport.abort()
 
+    def start_writer(self) -> asyncio.Task[None]:
+        """Start the task that writes queued frames."""
+        self._writer = asyncio.get_running_loop().create_task(self.run_writer())
+        return self._writer
+
     async def run_writer(self) -> None:
-        """Write queued frames until the session closes."""
-        queue, ws = self._queue, self.ws
+        """Write queued frames while the session is open (and what is left when it shuts down)."""
+        queue, ws, wakeup = self._queue, self.ws, self._wakeup
         try:
-            while not self.closed:
+            while True:
                 while queue:
                     frame = queue.popleft()
-                    self._pending_bytes -= len(frame)
+                    size = len(frame)
+                    self._pending_bytes -= size
+                    self.output.pending -= size
                     await ws.send_frame(frame, WSMsgType.TEXT)
-                self._wakeup.clear()
-                if not queue:
-                    await self._wakeup.wait()
-        except (ConnectionError, RuntimeError):
-            self.closed = True
+                if self.state is not OPEN:
+                    return
+                wakeup.clear()
+                await wakeup.wait()
+        except (ConnectionError, RuntimeError) as exc:
+            if self.state is OPEN:
+                log.info("write failed", session=self.id, error=type(exc).__name__)
+            self._release(None, drop_output=True)
+            if self.transport is not None:
+                self.transport.abort()
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -183,124 +248,142 @@ class Session:
 
     def _exec(self, req: Request) -> None:
         """Run a sync command inline; an async one in a task of its own."""
-        if len(self._tasks) >= MAX_CONCURRENT_EXECS:
-            msg = f"too many requests in flight on this connection (limit {MAX_CONCURRENT_EXECS})"
-            self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 503))
+        tasks = self._tasks
+        if len(tasks) >= MAX_CONCURRENT_EXECS:
+            limit = MAX_CONCURRENT_EXECS
+            self._refuse(req, f"too many requests in flight on this connection (limit {limit})")
             return
+        execs = self.execs
+        if execs.stopping or execs.by_credential.get(self.credential, 0) >= execs.limit:
+            self._refuse(req, execs.refusal(self.credential) or "")
+            return
+        started = perf_counter()
         try:
             outcome = self.host.start_exec(
                 req.sys, req.mod, req.index, req.name, req.args, self.principal.clearance
             )
         except Exception as exc:
-            self._send_failure(req, exc)
+            self._send_failure(req, exc, started)
             return
         if isinstance(outcome, ExecResult):
-            self._send_result(req, outcome)
+            self._send_result(req, outcome, started)
             return
-        task = asyncio.get_running_loop().create_task(self._await_exec(req, outcome))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = asyncio.get_running_loop().create_task(self._await_exec(req, outcome, started))
+        tasks[task] = req
+        execs.started(self.credential, task)
+        task.add_done_callback(self._exec_done)
 
-    async def _await_exec(self, req: Request, pending: Awaitable[ExecResult]) -> None:
+    def _exec_done(self, task: asyncio.Task[None]) -> None:
+        del self._tasks[task]
+        self.execs.finished(task)
+
+    async def _await_exec(
+        self, req: Request, pending: Awaitable[ExecResult], started: float
+    ) -> None:
         try:
             result = await pending
-        except Exception as exc:
-            self._send_failure(req, exc)
+        except asyncio.CancelledError:
+            if not self.execs.stopping:
+                raise
+            self._refuse(req, SHUTTING_DOWN)
             return
-        self._send_result(req, result)
+        except Exception as exc:
+            self._send_failure(req, exc, started)
+            return
+        self._send_result(req, result, started)
 
-    def _send_result(self, req: Request, result: ExecResult) -> None:
+    def _send_result(self, req: Request, result: ExecResult, started: float) -> None:
+        self.stats.success(perf_counter() - started)
         meta = encode_meta(req.sys, req.mod, req.index, req.name)
         self.send(encode_success(req.id, meta, result.value, result.code))
 
-    def _send_failure(self, req: Request, exc: Exception) -> None:
+    def _send_failure(self, req: Request, exc: Exception, started: float) -> None:
+        if self.execs.stopping and _being_cancelled():
+            self._refuse(req, SHUTTING_DOWN)
+            return
         if isinstance(exc, ExecFailure):
+            self.stats.failed(exc.error_code, perf_counter() - started)
             self.send(encode_error(req.id, exc.error_code, exc.message, exc.http_code))
             return
         log.error("exec failed unexpectedly", session=self.id, exc_info=exc)
+        self.stats.failed(ErrorCode.UNEXPECTED_FAILURE, perf_counter() - started)
         msg = f"failed to execute request: {exc}"
         self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, msg, 500))
 
-    def _bind(self, req: Request) -> None:
-        if req.mod.startswith("_") and self.principal.clearance < Clearance.SUPPORT:
-            msg = "attempted to access protected module"
-            self.send(encode_error(req.id, ErrorCode.ACCESS_DENIED, msg, 401))
-            return
-        meta = encode_meta(req.sys, req.mod, req.index, req.name)
-        key: BindingKey = (req.sys, req.mod, req.index, req.name)
-        if key in self.bindings:
-            self.send(encode_success(req.id, meta))
-            return
-        binding = Binding(self, req.id, key, meta)
-        self.bindings[key] = binding
-        self.send(encode_success(req.id, meta))
-        self._attach(binding, self.host.resolve_id(req.sys, req.mod, req.index))
-
-    def _attach(self, binding: Binding, module_id: str | None) -> None:
-        """Point a binding at `module_id` (or nothing), sending the value it now shows."""
-        store, name = self.host.store, binding.key[3]
-        old = binding.module_id
-        if old == module_id:
-            return
-        if old is not None:
-            store.unsubscribe(old, name, binding)
-        binding.module_id = module_id
-        if module_id is not None:
-            store.subscribe(module_id, name, binding)
-            current = store.get(module_id, name)
-            if current is not None:
-                binding.deliver(current)
-        elif old is not None:
-            binding.deliver(b"null")
-
-    def rebind_all(self) -> None:
-        """Re-resolve every binding after systems or modules changed."""
-        for key, binding in list(self.bindings.items()):
-            self._attach(binding, self.host.resolve_id(key[0], key[1], key[2]))
-
-    def _unbind(self, req: Request) -> None:
-        binding = self.bindings.pop((req.sys, req.mod, req.index, req.name), None)
-        if binding is not None and binding.module_id is not None:
-            self.host.store.unsubscribe(binding.module_id, req.name, binding)
-        self.send(encode_success(req.id))
-
-    def _debug(self, req: Request) -> None:
-        module_id = req.mod
-        if module_id not in self.host.modules:
-            msg = f"failed to attach debugger: could not find module {module_id}"
-            self.send(encode_error(req.id, ErrorCode.MODULE_NOT_FOUND, msg, 404))
-            return
-        stream_key = (req.sys, module_id, req.index)
-        if stream_key not in self.debug_streams:
-            meta = encode_meta(req.sys, module_id, req.index, req.name)
-            request_id = req.id
-
-            def listener(level: str, message: str) -> None:
-                self.send(encode_debug(request_id, module_id, level, message, meta))
-
-            self.debug_streams[stream_key] = (module_id, listener)
-            self.tap.add(module_id, listener)
-        self.send(encode_success(req.id))
-
-    def _ignore(self, req: Request) -> None:
-        stream = self.debug_streams.pop((req.sys, req.mod, req.index), None)
-        if stream is not None:
-            self.tap.remove(*stream)
-        self.send(encode_success(req.id))
+    def _refuse(self, req: Request, message: str) -> None:
+        """Answer an exec that may not run (a limit, or shutdown) with error_code 7."""
+        self.stats.refused()
+        self.send(encode_error(req.id, ErrorCode.UNEXPECTED_FAILURE, message, 503))
 
     # -- teardown --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Drop every binding and debug stream; stop the writer."""
-        if self.closed:
+        """Leave OPEN: release everything and drop the output (the connection has ended)."""
+        self._release(None, drop_output=True)
+
+    def _release(self, code: int | None, *, drop_output: bool) -> None:
+        """The one teardown: bindings, debug streams and counters go at once; runs once."""
+        if self.state is not OPEN:
             return
-        self.closed = True
-        store = self.host.store
-        for binding in self.bindings.values():
-            if binding.module_id is not None:
-                store.unsubscribe(binding.module_id, binding.key[3], binding)
-        self.bindings.clear()
-        for module_id, listener in self.debug_streams.values():
-            self.tap.remove(module_id, listener)
-        self.debug_streams.clear()
+        self.state = SessionState.CLOSING
+        self.close_code = code
+        self.release_streams()
+        if drop_output:
+            self._queue.clear()
+            self.output.pending -= self._pending_bytes
+            self._pending_bytes = 0
         self._wakeup.set()
+        self.hub.released(self)
+
+    def abandon_execs(self) -> None:
+        """Answer every exec of this connection still running with "server shutting down"."""
+        for task, req in self._tasks.items():
+            if not task.done():
+                self._refuse(req, SHUTTING_DOWN)
+
+    async def shutdown(self, code: int = 1001, message: bytes = b"server shutting down") -> None:
+        """Server shutdown: release, write what is queued, close with `code`; all within
+        `CLOSE_TIMEOUT`, after which the socket is aborted."""
+        if self.state is not OPEN:
+            return
+        self._release(code, drop_output=False)
+        writer = self._writer
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                if writer is not None:
+                    await asyncio.wait([writer])
+                await self.ws.close(code=code, message=message)
+        except TimeoutError:
+            if writer is not None:
+                writer.cancel()
+            if self.transport is not None:
+                self.transport.abort()
+
+    async def finish(self) -> None:
+        """The connection is over: stop the writer (bounded) and enter CLOSED."""
+        self.close()
+        for task in (self._writer, self._closer):
+            if task is not None and not task.done():
+                done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+                if not done:
+                    task.cancel()
+        if self._pending_bytes:
+            self._queue.clear()
+            self.output.pending -= self._pending_bytes
+            self._pending_bytes = 0
+        self.state = SessionState.CLOSED
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is over and its writer has stopped (state CLOSED)."""
+        if self.state is SessionState.CLOSED:
+            return
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._ended)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

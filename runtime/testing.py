@@ -23,7 +23,7 @@ import websockets
 from runtime.auth import generate_api_key
 from runtime.config import load_config, parse_config
 from runtime.driver import Driver
-from runtime.logs import configure_logging
+from runtime.logs import configure_logging, logging_restored
 from runtime.server import CONTROL_PATH, Runtime
 
 if TYPE_CHECKING:
@@ -226,30 +226,33 @@ async def run_runtime(
     log_level: str = "warning",
     config_path: Path | None = None,
     reload: bool = False,
+    grace: float = 0.0,
 ) -> AsyncIterator[RuntimeHandle]:
     """Start a runtime from a config dict on 127.0.0.1 port 0; stop it afterwards.
 
     With `config_path` (and no dict) the config is read from that YAML file. With `reload`, a
     `runtime.reload.Reloader` watches the drivers' sources (and the config file) while the
-    runtime runs; it is `handle.reloader`.
+    runtime runs; it is `handle.reloader`. On the way out the runtime shuts down giving execs
+    still running `grace` seconds, and the logging configuration is put back as it was.
     """
-    configure_logging(log_format, log_level)
-    if config is None and config_path is not None:
-        parsed = load_config(config_path)
-    else:
-        parsed = parse_config(config or {}, "<test config>")
-    api_key = generate_api_key()
-    runtime = Runtime(parsed, admin_keys=[api_key], config_path=config_path)
-    await runtime.start("127.0.0.1", 0)
-    handle = RuntimeHandle(runtime, api_key)
-    try:
-        if reload:
-            from runtime.reload import Reloader
+    with logging_restored():
+        configure_logging(log_format, log_level)
+        if config is None and config_path is not None:
+            parsed = load_config(config_path)
+        else:
+            parsed = parse_config(config or {}, "<test config>")
+        api_key = generate_api_key()
+        runtime = Runtime(parsed, admin_keys=[api_key], config_path=config_path)
+        await runtime.start("127.0.0.1", 0)
+        handle = RuntimeHandle(runtime, api_key)
+        try:
+            if reload:
+                from runtime.reload import Reloader
 
-            handle.reloader = Reloader(runtime)
-            await handle.reloader.start()
-        yield handle
-    finally:
-        if handle.reloader is not None:
-            await handle.reloader.stop()
-        await runtime.stop()
+                handle.reloader = Reloader(runtime)
+                await handle.reloader.start()
+            yield handle
+        finally:
+            if handle.reloader is not None:
+                await handle.reloader.stop()
+            await runtime.stop(grace)

@@ -2,6 +2,7 @@
 
 Beside the driver: ``auth`` (service-account JWT and token cache), ``client`` (HTTP, retries,
 paging), ``api`` (calendar endpoints), ``validation`` (documented body rules), ``mapping`` /
-``recurrence`` / ``timerange`` (LINE WORKS objects <-> shared calendar models), ``ratelimit``,
-``health`` (the ``connected`` state) and ``settings``.
+``recurrence`` / ``timerange`` (LINE WORKS objects <-> shared calendar models) and
+``settings``. Rate limiting, retries and the ``connected`` state come from
+``drivers.vendor_client``.
 """

@@ -101,10 +101,12 @@ class CalendarApi:
         await self.client.request("DELETE", events_path(user_id, calendar_id, event_id),
                                   params={"sendNotification": _flag(notify)})
 
-    async def probe(self, user_id: str) -> None:
-        """One cheap authenticated call; any answer but 401 / 5xx shows LINE WORKS is usable."""
+    async def probe(self, user_id: str, timeout: float | None = None) -> None:
+        """One cheap authenticated call, not retried; any answer but 401 / 5xx shows LINE WORKS
+        is usable."""
         try:
-            await self.client.request("GET", api_path("users", user_id, "calendar"))
+            await self.client.request("GET", api_path("users", user_id, "calendar"),
+                                      retries=False, timeout=timeout)
         except LineWorksAuthError:
             raise
         except LineWorksError as exc:

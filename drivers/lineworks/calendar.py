@@ -4,9 +4,11 @@ A thin driver: settings in, commands out. Authentication (service-account JWT), 
 client, request validation and model mapping live in the modules beside this one. Events come
 back in the same normalised shape as the Microsoft Graph driver's (``drivers.calendar.models``).
 
-``connected`` is maintained here: true once a token was obtained and the API answered a call
-made with it; false when LINE WORKS cannot be reached, refuses the credentials, or answers with
-repeated server errors. While false the driver probes every ``probe_interval`` seconds.
+``connected`` follows the toolkit's health monitor (``drivers.vendor_client.health``): true once
+a token was obtained and the API answered a call made with it; false when LINE WORKS cannot be
+reached, refuses the credentials, or answers with repeated server errors. While false the driver
+probes every ``probe_interval`` seconds; while true and idle, after ``connected_probe_interval``
+seconds without an answer.
 """
 
 from __future__ import annotations
@@ -20,16 +22,9 @@ import aiohttp
 
 from drivers.lineworks.api import CalendarApi
 from drivers.lineworks.auth import ServiceAccount, TokenProvider
-from drivers.lineworks.client import LineWorksClient
-from drivers.lineworks.errors import (
-    LineWorksConfigError,
-    LineWorksConnectionError,
-    LineWorksError,
-    LineWorksValidationError,
-)
-from drivers.lineworks.health import ConnectionHealth
+from drivers.lineworks.client import MAX_CONCURRENT_REQUESTS, LineWorksClient
+from drivers.lineworks.errors import LineWorksConfigError, LineWorksValidationError
 from drivers.lineworks.mapping import calendar_from_personal, event_component, event_from_lineworks
-from drivers.lineworks.ratelimit import RequestLimiter
 from drivers.lineworks.settings import (
     DEFAULT_API_BASE_URL,
     DEFAULT_AUTH_URL,
@@ -39,6 +34,7 @@ from drivers.lineworks.settings import (
     settings_schema,
 )
 from drivers.lineworks.validation import calendar_create_body, calendar_update_body
+from drivers.vendor_client import HealthMonitor, SlidingWindowLimiter
 from runtime import Driver, Level, Timer, security
 
 __all__ = ["LineWorksCalendar"]
@@ -87,9 +83,9 @@ class LineWorksCalendar(Driver):
     _api: CalendarApi | None = None
     _session: aiohttp.ClientSession | None = None
     _config_error: str | None = None
-    _probe_timer: Timer | None = None
-    _probe_interval: float = 5.0
+    _health_timer: Timer | None = None
     _probe_user: str = ""
+    _probe_timeout: float = 5.0
     _generation: int = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -106,7 +102,8 @@ class LineWorksCalendar(Driver):
             self["connected"] = False
             return
         self._config_error = None
-        self.schedule.in_(0, self._probe)
+        assert self._api is not None and self._api.client.health is not None
+        self._health_timer = self.schedule.in_(0, self._api.client.health.run)
 
     async def on_unload(self) -> None:
         """Close the HTTP session and stop probing."""
@@ -125,20 +122,23 @@ class LineWorksCalendar(Driver):
         self._session = aiohttp.ClientSession(connector=connector)
         tokens = TokenProvider(account, config.auth_url, self._session,
                                timeout=settings.request_timeout)
+        health = HealthMonitor("LINE WORKS", self._probe,
+                               partial(self._connection_changed, self._generation),
+                               timings=settings.health_timings(), logger=self.logger)
         client = LineWorksClient(
             api_base_url=config.api_base_url,
             tokens=tokens,
             session=self._session,
-            limiter=RequestLimiter(settings.rate_limit),
-            health=ConnectionHealth(partial(self._connection_changed, self._generation)),
+            limiter=SlidingWindowLimiter(settings.rate_limit,
+                                         max_in_flight=MAX_CONCURRENT_REQUESTS),
+            health=health,
+            retry=settings.retry_policy(),
             logger=self.logger,
             timeout=settings.request_timeout,
-            max_rate_limit_retries=settings.max_rate_limit_retries,
-            max_rate_limit_wait=settings.max_rate_limit_wait,
         )
         self._api = CalendarApi(client)
-        self._probe_interval = settings.probe_interval
         self._probe_user = config.service_account
+        self._probe_timeout = settings.probe_timeout
 
     async def _shutdown(self) -> None:
         self._generation += 1
@@ -150,32 +150,17 @@ class LineWorksCalendar(Driver):
 
     # -- connected -------------------------------------------------------------------------
 
-    def _connection_changed(self, generation: int, connected: bool, reason: str) -> None:
-        if generation != self._generation:
-            return
-        self["connected"] = connected
-        if connected:
-            self.logger.info("LINE WORKS connected")
-            self._stop_probing()
-        else:
-            self.logger.warning("LINE WORKS unavailable", reason=reason,
-                                probe_every=self._probe_interval)
-            if self._probe_timer is None or self._probe_timer.done:
-                self._probe_timer = self.schedule.every(self._probe_interval, self._probe)
+    def _connection_changed(self, generation: int, connected: bool) -> None:
+        if generation == self._generation:  # not a client replaced by a settings update
+            self["connected"] = connected
 
     def _stop_probing(self) -> None:
-        if self._probe_timer is not None:
-            self._probe_timer.cancel()
-            self._probe_timer = None
+        if self._health_timer is not None:
+            self._health_timer.cancel()
+            self._health_timer = None
 
     async def _probe(self) -> None:
-        api = self._api
-        if api is None:
-            return
-        try:
-            await api.probe(self._probe_user)
-        except (LineWorksError, LineWorksConnectionError) as exc:
-            self.logger.debug("LINE WORKS probe failed", error=str(exc))
+        await self._require_api().probe(self._probe_user, self._probe_timeout)
 
     def _require_api(self) -> CalendarApi:
         if self._api is None:
@@ -190,7 +175,7 @@ class LineWorksCalendar(Driver):
 
     def in_flight_size(self) -> int:
         """Requests being sent or awaiting their answer."""
-        return 0 if self._api is None else self._api.client.limiter.in_flight
+        return 0 if self._api is None else self._api.client.limiter.in_flight_size
 
     @security(Level.SUPPORT)
     async def create_calendar(self, calendar_name: str,

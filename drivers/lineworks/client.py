@@ -1,17 +1,19 @@
 """HTTP client for LINE WORKS API 2.0: auth header, retries, errors and cursor paging.
 
 * 401: the cached token is dropped and the request is sent once more with a new token.
-* 429: the request waits ``rateLimit-reset`` seconds (``Retry-After`` as a fallback) and is
-  retried, at most ``max_rate_limit_retries`` times and never for longer than
-  ``max_rate_limit_wait`` per wait.
-* 5xx: idempotent requests are retried with a short exponential backoff.
+* 429, 5xx and connection failures go through the toolkit's retry loop
+  (``drivers.vendor_client.retry``): 429 waits ``rateLimit-reset`` seconds (``Retry-After`` as a
+  fallback, a backoff without either), 5xx is retried for idempotent requests, all bounded by
+  ``max_retries`` and ``max_retry_wait``.
 * any other error status raises ``LineWorksError`` with the body's ``{code, description}``.
+
+Every answer and failure is reported to the health monitor behind ``connected``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -26,17 +28,27 @@ from drivers.lineworks.errors import (
     error_fields,
     read_body,
 )
-from drivers.lineworks.health import ConnectionHealth
-from drivers.lineworks.ratelimit import RequestLimiter
+from drivers.vendor_client import (
+    SYSTEM_CLOCK,
+    Clock,
+    HealthMonitor,
+    RetryNote,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    send_with_retries,
+    wait_hint,
+)
 
-__all__ = ["API_PREFIX", "LineWorksClient", "api_path", "rate_limit_reset"]
+__all__ = ["API_PREFIX", "ApiAnswer", "LineWorksClient", "api_path"]
 
 API_PREFIX = "/v1.0"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
-#: Used when a 429 carries neither rateLimit-reset nor Retry-After.
-DEFAULT_RATE_LIMIT_WAIT = 60.0
 #: Most pages followed for one list before giving up.
 MAX_PAGES = 1000
+#: LINE WORKS limits concurrent connections per tenant: requests running at once.
+MAX_CONCURRENT_REQUESTS = 5
+#: Seconds one request may take unless the caller says otherwise.
+REQUEST_TIMEOUT = 30.0
 
 
 def api_path(*segments: str) -> str:
@@ -44,17 +56,14 @@ def api_path(*segments: str) -> str:
     return API_PREFIX + "".join("/" + quote(segment, safe="") for segment in segments)
 
 
-def rate_limit_reset(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait per the ``rateLimit-reset`` (or ``Retry-After``) header, if present."""
-    for name in ("rateLimit-reset", "Retry-After"):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value.strip()))
-        except ValueError:
-            continue
-    return None
+@dataclass(frozen=True)
+class ApiAnswer:
+    """One answer of the API: status, headers, parsed body, and the token it was sent with."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    token: str = field(repr=False)
 
 
 class LineWorksClient:
@@ -66,78 +75,86 @@ class LineWorksClient:
         api_base_url: str,
         tokens: TokenProvider,
         session: aiohttp.ClientSession,
-        limiter: RequestLimiter,
-        health: ConnectionHealth,
+        limiter: SlidingWindowLimiter,
+        health: HealthMonitor | None = None,
+        retry: RetryPolicy | None = None,
         logger: Any = None,
-        timeout: float = 30.0,
-        max_rate_limit_retries: int = 3,
-        max_rate_limit_wait: float = 60.0,
-        server_error_retries: int = 2,
-        server_error_backoff: float = 0.25,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        timeout: float = REQUEST_TIMEOUT,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._base = api_base_url.rstrip("/")
         self._tokens = tokens
         self._session = session
         self.limiter = limiter
         self.health = health
+        self.retry = retry or RetryPolicy()
         self._logger = logger
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max_rate_limit_retries = max_rate_limit_retries
-        self._max_rate_limit_wait = max_rate_limit_wait
-        self._server_error_retries = server_error_retries
-        self._server_error_backoff = server_error_backoff
-        self._sleep = sleep
+        self._timeout = timeout
+        self._clock = clock
 
     async def request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                      json: Any = None) -> Any:
+                      json: Any = None, retries: bool = True,
+                      timeout: float | None = None) -> Any:
         """Send one API request; returns the parsed JSON body (None for an empty body)."""
         context = f"{method} {path}"
         url = yarl.URL(self._base + path, encoded=True)
-        reissued = False
-        rate_limit_retries = 0
-        server_retries = 0
-        while True:
-            token = await self._token()
-            status, headers, body = await self._send(method, url, token, params, json)
-            if status == 401:
-                self._tokens.invalidate(token)
-                if not reissued:
-                    reissued = True
-                    self._log("info", "access token refused, re-issuing", request=context)
-                    continue
-                error = LineWorksAuthError.from_body(status, body, context=context)
-                self.health.auth_failed(str(error))
-                raise error
-            if status == 429:
-                wait = rate_limit_reset(headers)
-                wait = DEFAULT_RATE_LIMIT_WAIT if wait is None else wait
-                if (rate_limit_retries < self._max_rate_limit_retries
-                        and wait <= self._max_rate_limit_wait):
-                    rate_limit_retries += 1
-                    self._log("warning", "rate limited, waiting for the reset", request=context,
-                              wait_seconds=wait, attempt=rate_limit_retries)
-                    await self._sleep(wait)
-                    continue
-                code, description = error_fields(body, status)
-                raise LineWorksError(
-                    status, code,
-                    f"{description} (gave up after {rate_limit_retries} retries; "
-                    f"rateLimit-reset {wait:g} s)",
-                    context=context)
-            if status >= 500:
-                self.health.server_error(status)
-                if method in IDEMPOTENT_METHODS and server_retries < self._server_error_retries:
-                    server_retries += 1
-                    self._log("warning", "server error, retrying", request=context,
-                              status=status, attempt=server_retries)
-                    await self._sleep(self._server_error_backoff * 2 ** (server_retries - 1))
-                    continue
-                raise LineWorksError.from_body(status, body, context=context)
+        limit = aiohttp.ClientTimeout(total=timeout or self._timeout)
+
+        async def attempt() -> ApiAnswer:
+            answer = await self._send(method, url, params, json, limit)
+            if answer.status == 401:
+                self._tokens.invalidate(answer.token)
+                self._log("info", "access token refused, re-issuing", request=context)
+                answer = await self._send(method, url, params, json, limit)
+            if answer.status >= 500:
+                self._health_server_error(answer.status)  # each one, retried or not
+            return answer
+
+        retried = 0
+
+        def note(retry: RetryNote) -> None:
+            nonlocal retried
+            retried = retry.attempt
+            if retry.status == 429:
+                level, message = "warning", "rate limited, waiting for the reset"
+            else:
+                level, message = "info", "request failed, retrying"
+            self._log(level, message, request=context, status=retry.status,
+                      error=retry.error, wait_seconds=round(retry.delay, 3),
+                      attempt=retry.attempt)
+
+        try:
+            answer = await send_with_retries(
+                attempt, policy=self.retry if retries else RetryPolicy(max_retries=0),
+                idempotent=method in IDEMPOTENT_METHODS, clock=self._clock, on_retry=note)
+        except LineWorksConnectionError as exc:
+            self._health_failed(str(exc))
+            raise
+        except LineWorksAuthError as exc:
+            if exc.status >= 500:
+                self._health_server_error(exc.status)
+            else:
+                self._health_failed(str(exc))
+            raise
+        status, body = answer.status, answer.body
+        if status == 401:
+            error = LineWorksAuthError.from_body(status, body, context=context)
+            self._health_failed(str(error))
+            raise error
+        if status >= 500:
+            raise LineWorksError.from_body(status, body, context=context)
+        if self.health is not None:
             self.health.succeeded()
-            if status >= 400:
-                raise LineWorksError.from_body(status, body, context=context)
-            return body
+        if status == 429:
+            code, description = error_fields(body, status)
+            hint = wait_hint(answer.headers)
+            reset = "" if hint is None else f"; rateLimit-reset {hint:g} s"
+            raise LineWorksError(status, code,
+                                 f"{description} (gave up after {retried} retries{reset})",
+                                 context=context)
+        if status >= 400:
+            raise LineWorksError.from_body(status, body, context=context)
+        return body
 
     async def paginate(self, path: str, items_key: str, *,
                        params: Mapping[str, str] | None = None,
@@ -165,35 +182,30 @@ class LineWorksClient:
         raise LineWorksError(502, "TOO_MANY_PAGES", f"more than {MAX_PAGES} pages",
                              context=f"GET {path}")
 
-    async def _token(self) -> str:
-        try:
-            return await self._tokens.token()
-        except LineWorksConnectionError as exc:
-            self.health.unreachable(str(exc))
-            raise
-        except LineWorksAuthError as exc:
-            if exc.status >= 500:
-                self.health.server_error(exc.status)
-            else:
-                self.health.auth_failed(str(exc))
-            raise
-
-    async def _send(self, method: str, url: yarl.URL, token: str,
-                    params: Mapping[str, str] | None,
-                    json: Any) -> tuple[int, Mapping[str, str], Any]:
+    async def _send(self, method: str, url: yarl.URL, params: Mapping[str, str] | None,
+                    json: Any, timeout: aiohttp.ClientTimeout) -> ApiAnswer:
+        token = await self._tokens.token()
         headers = {"Authorization": f"Bearer {token}"}
         async with self.limiter.permit():
             try:
                 async with self._session.request(method, url, params=params, json=json,
                                                  headers=headers,
-                                                 timeout=self._timeout) as response:
-                    return response.status, response.headers, await read_body(response)
+                                                 timeout=timeout) as response:
+                    return ApiAnswer(response.status, response.headers,
+                                     await read_body(response), token)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                error = LineWorksConnectionError(
+                sent = not isinstance(exc, aiohttp.ClientConnectorError)
+                raise LineWorksConnectionError(
                     f"cannot reach LINE WORKS at {self._base} ({method} {url.path}): "
-                    f"{type(exc).__name__}: {exc}".rstrip(": "))
-                self.health.unreachable(str(error))
-                raise error from None
+                    f"{type(exc).__name__}: {exc}".rstrip(": "), sent=sent) from None
+
+    def _health_failed(self, reason: str) -> None:
+        if self.health is not None:
+            self.health.failed(reason)
+
+    def _health_server_error(self, status: int) -> None:
+        if self.health is not None:
+            self.health.server_error(status)
 
     def _log(self, level: str, message: str, **fields: Any) -> None:
         if self._logger is not None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import aiohttp
 
+from drivers.vendor_client import VendorUnreachable
+
 __all__ = [
     "LineWorksAuthError",
     "LineWorksConfigError",
@@ -42,7 +44,7 @@ class LineWorksAuthError(LineWorksError):
     """The token endpoint refused the credentials, or the API refused a freshly issued token."""
 
 
-class LineWorksConnectionError(Exception):
+class LineWorksConnectionError(VendorUnreachable):
     """LINE WORKS could not be reached (connection refused or dropped, TLS failure, timeout)."""
 
 

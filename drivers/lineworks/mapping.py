@@ -23,6 +23,7 @@ from drivers.lineworks.timerange import (
     parse_moment,
     parse_timestamp,
     resolve_zone,
+    zone_or_utc,
 )
 from drivers.lineworks.validation import check_event_component
 
@@ -106,7 +107,7 @@ def event_from_lineworks(component: dict[str, Any], *, mailbox: str | None = Non
         recurring=any(isinstance(r, str) and r.upper().startswith("RRULE:") for r in rules),
         created=parse_timestamp(component.get("createdTime")),
         updated=parse_timestamp(component.get("updatedTime")),
-        recurrence=recurrence_from_lines(rules, start),
+        recurrence=recurrence_from_lines(rules, start, zone_or_utc(zone_name)),
         status=_owner_status(component, mailbox),
         creator=organizer,
         online_meeting_url=(component.get("videoMeeting") or {}).get("url") or None,

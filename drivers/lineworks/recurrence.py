@@ -1,39 +1,48 @@
 """RFC 5545 ``RRULE`` lines of a LINE WORKS event as the normalised ``Recurrence``.
 
-``range_start`` is midnight of the first occurrence's day; ``range_end`` is midnight of the
-``UNTIL`` day, or of the last occurrence when ``COUNT`` is given. A series without an end gets
-year 1, as the Microsoft Graph mapping reports Graph's "noEnd" ranges.
+The series is expanded by python-dateutil's RFC 5545 implementation (``dateutil.rrule``) in the
+event's own time zone, so occurrences keep their wall-clock time across daylight-saving changes
+and ``COUNT`` ends on the right day. ``range_start`` is midnight of the first occurrence's day;
+``range_end`` is midnight of the ``UNTIL`` day, or of the last occurrence when ``COUNT`` is
+given. A series without an end gets year 1, as the Microsoft Graph mapping reports Graph's
+"noEnd" ranges.
 """
 
 from __future__ import annotations
 
-import calendar
-import math
+from collections import deque
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
+from itertools import islice
 from typing import Any
+
+from dateutil.rrule import rrule, rrulestr
 
 from drivers.calendar.models import Recurrence
 
-__all__ = ["NO_END", "recurrence_from_lines"]
+__all__ = ["MAX_COUNT", "NO_END", "last_occurrence", "recurrence_from_lines"]
 
 NO_END = int(datetime(1, 1, 1, tzinfo=UTC).timestamp())
 DAY_NAMES = {"MO": "monday", "TU": "tuesday", "WE": "wednesday", "TH": "thursday",
              "FR": "friday", "SA": "saturday", "SU": "sunday"}
-#: Longest COUNT a series end is computed for.
+#: Most occurrences expanded to find where a ``COUNT`` series ends.
 MAX_COUNT = 10_000
 
 
-def _rule_parts(lines: Sequence[Any]) -> dict[str, str] | None:
+def _rule_line(lines: Sequence[Any]) -> str | None:
     for line in lines:
         if isinstance(line, str) and line.upper().startswith("RRULE:"):
-            parts = {}
-            for item in line[6:].split(";"):
-                key, _, value = item.partition("=")
-                if key:
-                    parts[key.strip().upper()] = value.strip()
-            return parts
+            return line.strip()
     return None
+
+
+def _parts(line: str) -> dict[str, str]:
+    parts = {}
+    for item in line[6:].split(";"):
+        key, _, value = item.partition("=")
+        if key:
+            parts[key.strip().upper()] = value.strip().upper()
+    return parts
 
 
 def _pattern(freq: str, parts: dict[str, str]) -> str | None:
@@ -47,26 +56,30 @@ def _pattern(freq: str, parts: dict[str, str]) -> str | None:
     }.get(freq)
 
 
-def _add_months(day: date, months: int) -> date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+def _parse(line: str, first: datetime) -> rrule | None:
+    """The rule anchored at ``first``; ``UNTIL`` in UTC (``Z``) is compared as an instant."""
+    try:
+        rule = rrulestr(line, dtstart=first, ignoretz=False)
+    except (ValueError, TypeError):
+        return None
+    return rule if isinstance(rule, rrule) else None
 
 
-def _last_day(first: date, freq: str, interval: int, count: int, weekdays: int) -> date:
-    steps = count - 1
-    if freq == "DAILY":
-        return first + timedelta(days=steps * interval)
-    if freq == "WEEKLY":
-        weeks = math.ceil(count / max(1, weekdays)) - 1
-        return first + timedelta(days=weeks * interval * 7 + (6 if weekdays > 1 else 0))
-    if freq == "MONTHLY":
-        return _add_months(first, steps * interval)
-    return _add_months(first, steps * interval * 12)
+def last_occurrence(line: str, first: datetime) -> datetime | None:
+    """The last occurrence of a ``COUNT`` (or ``UNTIL``) series starting at ``first``."""
+    rule = _parse(line, first)
+    if rule is None:
+        return None
+    tail = deque(islice(rule, MAX_COUNT), maxlen=1)
+    return tail[0] if tail else None
 
 
-def _until(value: str, zone: tzinfo) -> date | None:
-    text = value.strip()
+def _midnight(day: date, zone: tzinfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+
+
+def _until_day(value: str, zone: tzinfo) -> date | None:
+    text = value.strip().upper()
     try:
         if "T" in text:
             moment = datetime.strptime(text.rstrip("Z"), "%Y%m%dT%H%M%S")
@@ -78,33 +91,33 @@ def _until(value: str, zone: tzinfo) -> date | None:
         return None
 
 
-def _midnight(day: date, zone: tzinfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
+def recurrence_from_lines(lines: Sequence[Any] | None, first: datetime,
+                          zone: tzinfo | None = None) -> Recurrence | None:
+    """The normalised recurrence of an event starting at ``first`` (aware), or None.
 
-
-def recurrence_from_lines(lines: Sequence[Any] | None, first: datetime) -> Recurrence | None:
-    """The normalised recurrence of an event starting at ``first`` (aware), or None."""
-    parts = _rule_parts(lines or [])
-    if parts is None:
+    ``zone`` is the event's time zone (default: ``first``'s); the series is expanded there.
+    """
+    line = _rule_line(lines or [])
+    if line is None:
         return None
-    freq = parts.get("FREQ", "").upper()
-    pattern = _pattern(freq, parts)
+    parts = _parts(line)
+    pattern = _pattern(parts.get("FREQ", ""), parts)
     if pattern is None:
         return None
+    zone = zone or first.tzinfo or UTC
+    first = first.astimezone(zone)
     try:
         interval = max(1, int(parts.get("INTERVAL", "1")))
     except ValueError:
         interval = 1
-    zone = first.tzinfo or UTC
-    days = [DAY_NAMES[code[-2:].upper()] for code in parts.get("BYDAY", "").split(",")
-            if code[-2:].upper() in DAY_NAMES]
-    first_day = first.date()
+    days = [DAY_NAMES[code[-2:]] for code in parts.get("BYDAY", "").split(",")
+            if code[-2:] in DAY_NAMES]
     range_end = NO_END
     if "UNTIL" in parts:
-        until = _until(parts["UNTIL"], zone)
+        until = _until_day(parts["UNTIL"], zone)
         range_end = _midnight(until, zone) if until is not None else NO_END
-    elif parts.get("COUNT", "").isdigit():
-        count = min(MAX_COUNT, max(1, int(parts["COUNT"])))
-        range_end = _midnight(_last_day(first_day, freq, interval, count, len(days)), zone)
-    return Recurrence(range_start=_midnight(first_day, zone), range_end=range_end,
+    elif "COUNT" in parts:
+        last = last_occurrence(line, first)
+        range_end = _midnight(last.date(), zone) if last is not None else NO_END
+    return Recurrence(range_start=_midnight(first.date(), zone), range_end=range_end,
                       interval=interval, pattern=pattern, days_of_week=days)

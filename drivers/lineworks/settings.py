@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drivers.lineworks.errors import LineWorksConfigError
+from drivers.vendor_client import ClientSettings
 
 __all__ = [
     "DEFAULT_API_BASE_URL",
@@ -49,21 +50,12 @@ class LineWorksSettings(BaseModel):
     ca_file: str | None = Field(default=None, description="extra CA certificate (PEM) to trust")
 
 
-class DriverSettings(BaseModel):
-    """Every setting the driver reads."""
+class DriverSettings(ClientSettings):
+    """Every setting the driver reads (rate limit, retries and probing: ``ClientSettings``)."""
 
     model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
 
     lineworks: LineWorksSettings
-    rate_limit: float = Field(
-        default=5, ge=0, description="requests per second (burst of at most rate_limit); 0 = off")
-    probe_interval: float = Field(
-        default=5.0, gt=0, description="seconds between reachability probes while disconnected")
-    request_timeout: float = Field(default=30.0, gt=0, description="seconds per HTTP request")
-    max_rate_limit_retries: int = Field(
-        default=3, ge=0, description="retries of a request answered 429")
-    max_rate_limit_wait: float = Field(
-        default=60.0, ge=0, description="longest rateLimit-reset wait honoured before failing")
 
 
 def settings_schema() -> dict[str, Any]:

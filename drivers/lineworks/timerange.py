@@ -24,6 +24,7 @@ __all__ = [
     "parse_timestamp",
     "resolve_zone",
     "split_range",
+    "zone_or_utc",
 ]
 
 #: Longest span one event-list request may cover.
@@ -60,7 +61,8 @@ def resolve_zone(name: str | None) -> tuple[tzinfo, str]:
             f"timezone {name!r} is not a known IANA time zone name") from None
 
 
-def _zone_or_utc(name: Any) -> tzinfo:
+def zone_or_utc(name: Any) -> tzinfo:
+    """The zone named ``name`` (IANA), or UTC when it is unknown or missing."""
     try:
         return resolve_zone(name if isinstance(name, str) else None)[0]
     except LineWorksValidationError:
@@ -75,7 +77,7 @@ def parse_moment(value: Any) -> tuple[datetime | None, bool]:
     """
     if not isinstance(value, dict):
         return None, False
-    zone = _zone_or_utc(value.get("timeZone"))
+    zone = zone_or_utc(value.get("timeZone"))
     try:
         if value.get("date"):
             day = date.fromisoformat(str(value["date"]))

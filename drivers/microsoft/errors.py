@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.vendor_client import RateLimitExceeded, VendorUnreachable
+
 __all__ = [
     "GraphAuthError",
+    "GraphConfigError",
     "GraphConnectionError",
     "GraphError",
     "RateLimitExceeded",
@@ -32,20 +35,13 @@ class GraphAuthError(Exception):
     """The token endpoint refused the client credentials or could not be used."""
 
 
-class GraphConnectionError(Exception):
-    """Graph (or its token endpoint) could not be reached.
-
-    ``sent`` is False when the connection failed before the request left, so even a
-    non-idempotent request may safely be tried again.
-    """
-
-    def __init__(self, message: str, *, sent: bool = True) -> None:
-        super().__init__(message)
-        self.sent = sent
+class GraphConnectionError(VendorUnreachable):
+    """Graph (or its token endpoint) could not be reached (``sent``: see ``VendorUnreachable``)."""
 
 
-class RateLimitExceeded(Exception):
-    """A request would wait longer for a rate-limit permit than the limiter allows."""
+class GraphConfigError(ValueError):
+    """A ``calendar_config`` setting holds an unusable value (e.g. a ``ca_file`` that cannot
+    be loaded)."""
 
 
 _REASONS = {

@@ -2,15 +2,15 @@
 
 Commands, arguments and outputs follow PlaceOS's ``Microsoft::GraphAPI`` driver; the Graph
 client beside this module adds real rate limiting, retries, paging and automatic ``$batch``.
-``connected`` tracks Graph reachability and credential validity: while it is false the driver
-probes Graph every ``probe_interval`` seconds; while it is true and idle it checks every
-``health_check_interval`` seconds.
+``connected`` tracks Graph reachability and credential validity (``drivers.vendor_client.health``):
+while it is false the driver probes Graph every ``probe_interval`` seconds; while it is true and
+idle it probes after ``connected_probe_interval`` seconds without an answer.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, ClassVar
+from functools import partial
+from typing import Any
 
 from drivers.calendar import qr
 from drivers.calendar.models import format_rfc3339
@@ -20,7 +20,8 @@ from drivers.calendar.templates import (
     find_template,
     template_selector,
 )
-from runtime import Driver, Level, security
+from drivers.vendor_client import HealthMonitor, SlidingWindowLimiter
+from runtime import Driver, Level, Timer, security
 
 from . import graph_calendar, graph_directory
 from .graph_auth import GraphTokenProvider
@@ -35,8 +36,6 @@ from .graph_payloads import (
     recipient_list,
 )
 from .graph_settings import DEFAULT_SETTINGS, SETTINGS_SCHEMA, GraphSettings
-from .rate_limiter import DEFAULT_MAX_WAIT, RateLimiter
-from .retry import RetryPolicy
 
 __all__ = ["GraphAPI"]
 
@@ -54,16 +53,11 @@ class GraphAPI(Driver):
     settings_schema = SETTINGS_SCHEMA
     manages_connected = True
 
-    probe_interval: ClassVar[float] = 5.0
-    health_check_interval: ClassVar[float] = 60.0
-    retry_policy: ClassVar[RetryPolicy] = RetryPolicy()
-    max_queue_wait: ClassVar[float] = DEFAULT_MAX_WAIT
-
     _client: GraphClient | None = None
     _tokens: GraphTokenProvider | None = None
+    _health_timer: Timer | None = None
+    _generation: int = 0
     _settings: GraphSettings
-    _last_healthy: float = 0.0
-    _recheck: bool = True
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -86,26 +80,33 @@ class GraphAPI(Driver):
         )
         if old_tokens is not None and old_tokens.same_identity(tokens):
             tokens = old_tokens
-        limiter = RateLimiter(settings.rate_limit, max_wait=self.max_queue_wait)
         self._tokens = tokens
+        if self._health_timer is not None:
+            self._health_timer.cancel()
+        self._generation += 1
+        health = HealthMonitor("Microsoft Graph", self._probe,
+                               partial(self._connection_changed, self._generation),
+                               timings=settings.health_timings(), logger=self.logger)
         self._client = GraphClient(
             tokens=tokens,
-            limiter=limiter,
+            limiter=SlidingWindowLimiter(settings.rate_limit),
             graph_base_url=config.graph_base_url,
             ca_file=config.ca_file,
             batch_requests=settings.batch_requests,
-            retry=self.retry_policy,
-            on_health=self._health_changed,
+            retry=settings.retry_policy(),
+            health=health,
+            request_timeout=settings.request_timeout,
             logger=self.logger,
         )
         if old_client is not None:
             await old_client.close(close_tokens=old_client.tokens is not tokens)
-        self._recheck = True
-        self.schedule.clear()
-        self.schedule.every(self.probe_interval, self._health_tick, immediate=True)
+        self._health_timer = self.schedule.in_(0, health.run)
 
     async def on_unload(self) -> None:
-        self.schedule.clear()
+        self._generation += 1
+        if self._health_timer is not None:
+            self._health_timer.cancel()
+            self._health_timer = None
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -113,28 +114,12 @@ class GraphAPI(Driver):
 
     # -- connection state ------------------------------------------------------------------
 
-    def _health_changed(self, healthy: bool, reason: str) -> None:
-        if healthy:
-            self._last_healthy = time.monotonic()
-        previous = self.status.get("connected")
-        if previous != healthy:
-            log = self.logger.info if healthy else self.logger.warning
-            log("Microsoft Graph " + ("reachable" if healthy else "unavailable"), reason=reason)
-        self["connected"] = healthy
+    def _connection_changed(self, generation: int, connected: bool) -> None:
+        if generation == self._generation:  # not a client replaced by a settings update
+            self["connected"] = connected
 
-    async def _health_tick(self) -> None:
-        client = self._client
-        if client is None:
-            return
-        connected = bool(self.status.get("connected"))
-        idle = time.monotonic() - self._last_healthy
-        if connected and not self._recheck and idle < self.health_check_interval:
-            return
-        self._recheck = False
-        try:
-            await client.probe()
-        except Exception as error:  # the probe's outcome is reported through _health_changed
-            self.logger.debug("Graph probe failed", error=str(error), kind=type(error).__name__)
+    async def _probe(self) -> None:
+        await self._graph().probe(self._settings.probe_timeout)
 
     def _graph(self) -> GraphClient:
         if self._client is None:
@@ -184,7 +169,10 @@ class GraphAPI(Driver):
         bcc: Recipients = (),  # type: ignore[assignment]
         from_: Recipients | None = None,
     ) -> bool:
-        """Send an email (HTML when ``message_html`` is given, else plain text)."""
+        """Send an email (HTML when ``message_html`` is given, else plain text); one of
+        ``message_plaintext`` and ``message_html`` is required."""
+        if not message_plaintext and not message_html:
+            raise ValueError("send_mail needs a body: give message_plaintext or message_html")
         return await graph_calendar.send_mail(
             self._graph(),
             sender=self._sender(from_),

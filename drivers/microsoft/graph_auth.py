@@ -14,6 +14,7 @@ client whose ``verify`` is that CA. ``requests`` lets the ``REQUESTS_CA_BUNDLE``
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any
 import msal
 import requests
 
-from .errors import GraphAuthError, GraphConnectionError
+from .errors import GraphAuthError, GraphConfigError, GraphConnectionError
 
 __all__ = ["AccessToken", "GraphTokenProvider"]
 
@@ -132,6 +133,7 @@ class GraphTokenProvider:
         self._check_credentials()
         session = _TimeoutSession()
         if self._ca_file:
+            _check_ca_file(self._ca_file)
             session.verify = self._ca_file
             session.trust_env = False
         self._http = session
@@ -165,7 +167,7 @@ class GraphTokenProvider:
                 self._app = self._app_factory()
             started = time.time()
             result = self._app.acquire_token_for_client(scopes=[self.scope])
-        except GraphAuthError:
+        except (GraphAuthError, GraphConfigError):
             raise
         except requests.RequestException as error:
             self._app = None
@@ -198,3 +200,13 @@ def _describe_token_error(result: Any) -> str:
     description = str(result.get("error_description") or "").splitlines()
     first_line = description[0] if description else ""
     return f"error fetching token: {error}: {first_line}".rstrip(": ")
+
+
+def _check_ca_file(path: str) -> None:
+    """Refuse a ``ca_file`` that cannot be loaded, naming the setting (requests would only say
+    it found no CA bundle)."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as error:
+        detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise GraphConfigError(f"calendar_config.ca_file: cannot load {path}: {detail}") from None

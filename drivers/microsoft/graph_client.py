@@ -5,22 +5,19 @@ Every call goes through ``request``:
 1. it is handed to the batcher (or sent alone when batching is off): each HTTP request to Graph,
    a ``$batch`` included, first takes a permit from the rate limiter;
 2. a 401 drops the token it was sent with and the call is repeated once with a new one;
-3. 429, 503 and 504 are retried after ``Retry-After`` or a jittered exponential backoff,
-   connection failures likewise (a non-idempotent request only when it never left);
+3. throttled, unavailable and unreachable calls are retried by the toolkit's retry loop
+   (``drivers.vendor_client.retry``: ``Retry-After`` or a jittered backoff);
 4. a 2xx answer is returned, anything else raises ``GraphError`` carrying Graph's status, error
    code and message.
 
-The client reports Graph's health to a listener: healthy after any answer that proves both
-reachability and valid credentials, unhealthy after connection failures, credential errors or
-repeated server errors.
+Every answer and failure is reported to the health monitor behind ``connected``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -28,22 +25,34 @@ import orjson
 import structlog
 from yarl import URL
 
+from drivers.vendor_client import (
+    SYSTEM_CLOCK,
+    Clock,
+    HealthMonitor,
+    RetryNote,
+    RetryPolicy,
+    SlidingWindowLimiter,
+    send_with_retries,
+)
+
 from .batching import RequestBatcher
-from .errors import GraphAuthError, GraphConnectionError, GraphError, graph_error_from_response
+from .errors import (
+    GraphAuthError,
+    GraphConfigError,
+    GraphConnectionError,
+    GraphError,
+    graph_error_from_response,
+)
 from .graph_auth import GraphTokenProvider
 from .graph_request import GraphRequest, GraphResponse, with_query
-from .rate_limiter import RateLimiter
-from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
-__all__ = ["API_VERSION", "GraphClient", "HealthListener"]
+__all__ = ["API_VERSION", "GraphClient"]
 
 API_VERSION = "v1.0"
 PREFER_IMMUTABLE_IDS = 'IdType="ImmutableId"'
 REQUEST_TIMEOUT = 30.0
-SERVER_ERRORS_BEFORE_UNHEALTHY = 3
+PROBE_TIMEOUT = 5.0
 PROBE_URL = "/users?$top=1&$select=id"
-
-HealthListener = Callable[[bool, str], None]
 
 
 class GraphClient:
@@ -53,24 +62,27 @@ class GraphClient:
         self,
         *,
         tokens: GraphTokenProvider,
-        limiter: RateLimiter,
+        limiter: SlidingWindowLimiter,
         graph_base_url: str = "https://graph.microsoft.com",
         ca_file: str | None = None,
         batch_requests: bool = True,
         retry: RetryPolicy | None = None,
-        on_health: HealthListener | None = None,
+        health: HealthMonitor | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
         logger: Any = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.tokens = tokens
         self.limiter = limiter
         self.base_url = graph_base_url.rstrip("/")
         self.api_root = f"{self.base_url}/{API_VERSION}"
         self.retry = retry or RetryPolicy()
+        self.health = health
         self._ca_file = ca_file
-        self._on_health = on_health
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._clock = clock
         self._log = logger or structlog.get_logger("graph")
         self._session: aiohttp.ClientSession | None = None
-        self._server_errors = 0
         self.batcher: RequestBatcher | None = (
             RequestBatcher(self._send_batch, self._send_single) if batch_requests else None
         )
@@ -79,13 +91,15 @@ class GraphClient:
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            context = ssl.create_default_context(cafile=self._ca_file or None)
+            try:
+                context = ssl.create_default_context(cafile=self._ca_file or None)
+            except (OSError, ssl.SSLError) as error:
+                raise GraphConfigError(
+                    f"calendar_config.ca_file: cannot load {self._ca_file}: "
+                    f"{getattr(error, 'strerror', None) or error}") from None
             connector = aiohttp.TCPConnector(ssl=context, limit=self.limiter.max_in_flight + 2)
             self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
-                trust_env=False,
-            )
+                connector=connector, timeout=self._timeout, trust_env=False)
         return self._session
 
     async def close(self, *, close_tokens: bool = True) -> None:
@@ -113,45 +127,34 @@ class GraphClient:
     ) -> GraphResponse:
         """Send one Graph call (retried as described above); raise unless the answer is 2xx."""
         request = GraphRequest(method.upper(), with_query(url, params), body, dict(headers or {}))
-        started = time.monotonic()
-        attempt = 0
-        renewed_token = False
-        while True:
-            try:
-                response = await self._dispatch(request)
-            except GraphConnectionError as error:
-                delay = self.retry.backoff(attempt)
-                may_retry = retries and (request.idempotent or not error.sent)
-                if may_retry and self.retry.allows(attempt, time.monotonic() - started, delay):
-                    self._log.debug("graph connection failed, retrying", url=request.url,
-                                    error=str(error), delay=round(delay, 3))
-                    attempt += 1
-                    await asyncio.sleep(delay)
-                    continue
-                self._report(False, str(error))
-                raise
-            except GraphAuthError as error:
-                self._report(False, str(error))
-                raise
-            if response.status == 401 and not renewed_token:
-                renewed_token = True
+
+        async def attempt() -> GraphResponse:
+            response = await self._dispatch(request)
+            if response.status == 401:
                 if response.token:
                     self.tokens.invalidate(response.token)
                 self._log.debug("graph rejected the access token, renewing", url=request.url)
-                continue
-            if retries and response.status in RETRYABLE_STATUSES:
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                delay = self.retry.delay_for(attempt, retry_after)
-                if self.retry.allows(attempt, time.monotonic() - started, delay):
-                    self._log.debug("graph asked to retry", url=request.url,
-                                    status=response.status, delay=round(delay, 3))
-                    attempt += 1
-                    await asyncio.sleep(delay)
-                    continue
-            self._note_outcome(response)
-            if response.ok:
-                return response
-            raise graph_error_from_response(response.status, response.body)
+                response = await self._dispatch(request)
+            if response.status >= 500 and self.health is not None:
+                self.health.server_error(response.status)  # each one, retried or not
+            return response
+
+        def note(retry: RetryNote) -> None:
+            self._log.debug("graph request retried", url=request.url, status=retry.status,
+                            error=retry.error, delay=round(retry.delay, 3),
+                            attempt=retry.attempt)
+
+        try:
+            response = await send_with_retries(
+                attempt, policy=self.retry if retries else RetryPolicy(max_retries=0),
+                idempotent=request.idempotent, clock=self._clock, on_retry=note)
+        except (GraphConnectionError, GraphAuthError, GraphConfigError) as error:
+            self._failed(str(error))
+            raise
+        self._note_outcome(response)
+        if response.ok:
+            return response
+        raise graph_error_from_response(response.status, response.body)
 
     async def get(self, url: str, *, params: Mapping[str, Any] | None = None,
                   headers: Mapping[str, str] | None = None) -> Any:
@@ -180,17 +183,18 @@ class GraphClient:
             next_url = self.relative_url(link) if isinstance(link, str) and link else None
         return items
 
-    async def probe(self) -> None:
-        """One cheap call, sent alone and not retried, to check reachability and credentials."""
+    async def probe(self, timeout: float = PROBE_TIMEOUT) -> None:
+        """One cheap call, sent alone, not retried and bounded by ``timeout``: raises unless
+        Graph answered with our credentials accepted (any outcome also reaches the health
+        monitor through the caller)."""
         request = GraphRequest("GET", PROBE_URL)
         try:
-            response = await self._send_single(request)
-        except (GraphConnectionError, GraphAuthError) as error:
-            self._report(False, str(error))
-            raise
+            response = await asyncio.wait_for(self._send_single(request), timeout)
+        except TimeoutError:
+            raise GraphConnectionError(
+                f"cannot reach Microsoft Graph: no answer within {timeout:g} s") from None
         if response.status == 401 and response.token:
             self.tokens.invalidate(response.token)
-        self._note_outcome(response)
         if response.status == 401 or response.status >= 500:
             raise graph_error_from_response(response.status, response.body)
 
@@ -276,20 +280,16 @@ class GraphClient:
     # -- health ----------------------------------------------------------------------------
 
     def _note_outcome(self, response: GraphResponse) -> None:
+        if self.health is None:
+            return
         if response.status == 401:
-            self._report(False, "Graph rejected the access token (401)")
-        elif response.status >= 500:
-            self._server_errors += 1
-            if (response.status in RETRYABLE_STATUSES
-                    or self._server_errors >= SERVER_ERRORS_BEFORE_UNHEALTHY):
-                self._report(False, f"Graph answered {response.status}")
-        else:
-            self._server_errors = 0
-            self._report(True, f"Graph answered {response.status}")
+            self.health.failed("Graph rejected the access token (401)")
+        elif response.status < 500:  # 5xx answers were counted as they came
+            self.health.succeeded()
 
-    def _report(self, healthy: bool, reason: str) -> None:
-        if self._on_health is not None:
-            self._on_health(healthy, reason)
+    def _failed(self, reason: str) -> None:
+        if self.health is not None:
+            self.health.failed(reason)
 
 
 def _connection_error(error: BaseException, *, sent: bool) -> GraphConnectionError:

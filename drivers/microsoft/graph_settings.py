@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from drivers.vendor_client import ClientSettings
+
 __all__ = ["DEFAULT_SETTINGS", "SETTINGS_SCHEMA", "CalendarConfig", "GraphSettings"]
 
 GRAPH_BASE_URL = "https://graph.microsoft.com"
@@ -37,8 +39,8 @@ class CalendarConfig(BaseModel):
     )
 
 
-class GraphSettings(BaseModel):
-    """All settings the driver reads."""
+class GraphSettings(ClientSettings):
+    """All settings the driver reads (rate limit, retries and probing: ``ClientSettings``)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -47,9 +49,6 @@ class GraphSettings(BaseModel):
         description="mailbox used when a command is given no user_id",
     )
     calendar_config: CalendarConfig = Field(default_factory=CalendarConfig)
-    rate_limit: float = Field(
-        default=5, gt=0, description="Graph requests per second (bursts of at most as many)"
-    )
     batch_requests: bool = Field(
         default=True, description="group concurrent requests into $batch calls"
     )

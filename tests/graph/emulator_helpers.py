@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from embedded.settings import graph_settings
 from fixtures.emulator_base import RunningEmulator
 from runtime.testing import RuntimeHandle, run_runtime
 
@@ -16,13 +17,17 @@ DRIVER = "drivers.microsoft.graph_api:GraphAPI"
 SYSTEM = "sys-test"
 SUPPORT_KEY = "graph-support-key-0001"
 USER_KEY = "graph-user-key-0001"
+#: Timings that keep the tests short: probe often while disconnected, retry quickly.
+QUICK_TIMINGS: dict[str, Any] = {"probe_interval": 0.2, "max_retries": 2,
+                                 "retry_base_delay": 0.05, "max_retry_wait": 5.0}
 
 
 def graph_config(emulator: RunningEmulator, **settings: Any) -> dict[str, Any]:
     """A runtime config hosting the Graph driver against ``emulator`` as Calendar_1."""
-    module_settings = {**emulator.driver_settings(), **settings}
+    base = graph_settings(emulator)
+    module_settings = {**base, **QUICK_TIMINGS, **settings}
     if "calendar_config" in settings:
-        module_settings["calendar_config"] = {**emulator.driver_settings()["calendar_config"],
+        module_settings["calendar_config"] = {**base["calendar_config"],
                                               **settings["calendar_config"]}
     return {
         "auth": {"api_keys": [{"key": SUPPORT_KEY, "clearance": "support", "name": "helpdesk"},

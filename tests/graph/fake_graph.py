@@ -15,8 +15,7 @@ from aiohttp import web
 
 from drivers.microsoft.graph_auth import GraphTokenProvider
 from drivers.microsoft.graph_client import GraphClient
-from drivers.microsoft.rate_limiter import RateLimiter
-from drivers.microsoft.retry import RetryPolicy
+from drivers.vendor_client import HealthMonitor, RetryPolicy, SlidingWindowLimiter
 
 Reply = tuple[int, dict[str, str], Any]
 Handler = Callable[["Seen"], Reply]
@@ -119,7 +118,15 @@ FAST_RETRY = RetryPolicy(max_retries=3, base_delay=0.02, max_delay=0.2, max_tota
 def make_client(fake: FakeGraph, *, batch: bool = True, rate: float = 1000,
                 retry: RetryPolicy = FAST_RETRY, app: FakeMsalApp | None = None,
                 health: list[tuple[bool, str]] | None = None) -> GraphClient:
-    listener = (lambda ok, why: health.append((ok, why))) if health is not None else None
-    return GraphClient(tokens=token_provider(app or FakeMsalApp()),
-                       limiter=RateLimiter(rate), graph_base_url=fake.url,
-                       batch_requests=batch, retry=retry, on_health=listener)
+    """A client of ``fake``; with ``health`` its monitor's changes are appended there as
+    ``(connected, reason)`` and ``client.health.probe_once()`` sends the client's probe."""
+    client = GraphClient(tokens=token_provider(app or FakeMsalApp()),
+                         limiter=SlidingWindowLimiter(rate), graph_base_url=fake.url,
+                         batch_requests=batch, retry=retry)
+    if health is not None:
+        def changed(connected: bool) -> None:
+            assert client.health is not None
+            health.append((connected, client.health.reason))
+
+        client.health = HealthMonitor("Microsoft Graph", client.probe, changed)
+    return client

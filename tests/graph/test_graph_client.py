@@ -10,9 +10,10 @@ from itertools import pairwise
 import pytest
 
 from drivers.microsoft.errors import GraphConnectionError, GraphError
-from drivers.microsoft.graph_api import GraphAPI
 from drivers.microsoft.graph_request import odata_string, path, with_query
-from drivers.microsoft.retry import RetryPolicy
+from drivers.microsoft.graph_settings import GraphSettings
+from drivers.vendor_client import RetryPolicy
+from drivers.vendor_client.limiter import DEFAULT_MAX_WAIT
 from tests.graph.fake_graph import FakeGraph, FakeMsalApp, Reply, Seen, make_client
 
 OK: Reply = (200, {}, {"ok": True})
@@ -142,7 +143,8 @@ async def test_graph_error_message_carries_status_code_and_message(
         await client.close()
     assert str(error.value).startswith("404 Request_ResourceNotFound: Resource 'nobody' does not")
     assert error.value.status == 404
-    assert health == [(True, "Graph answered 404")]  # Graph answered: reachable, credentials ok
+    # Graph answered: reachable, credentials ok
+    assert health == [(True, "Microsoft Graph answered")]
 
 
 async def test_next_links_are_followed_to_the_end(fake_graph: FakeGraph) -> None:
@@ -285,7 +287,8 @@ async def test_repeated_server_errors_mark_graph_unhealthy(fake_graph: FakeGraph
                                                        "message": "oops"}}))
     fake_graph.on("GET", "/users", (200, {}, {"value": []}))
     health: list[tuple[bool, str]] = []
-    client = make_client(fake_graph, batch=False, health=health)
+    client = make_client(fake_graph, batch=False, health=health,
+                         retry=RetryPolicy(max_retries=0))
     try:
         for _ in range(2):
             with pytest.raises(GraphError):
@@ -293,11 +296,11 @@ async def test_repeated_server_errors_mark_graph_unhealthy(fake_graph: FakeGraph
         assert health == []  # one or two 500s are not an outage
         with pytest.raises(GraphError):
             await client.get("/boom")
-        assert health[-1][0] is False
-        await client.probe()
+        assert health[-1] == (False, "3 server errors in a row (last HTTP 500)")
+        assert client.health is not None and await client.health.probe_once() is True
     finally:
         await client.close()
-    assert health[-1] == (True, "Graph answered 200")
+    assert health[-1] == (True, "Microsoft Graph answered")
 
 
 def test_query_strings_and_odata_literals_are_escaped() -> None:
@@ -309,9 +312,10 @@ def test_query_strings_and_odata_literals_are_escaped() -> None:
 
 
 def test_default_timings_are_the_documented_ones() -> None:
-    assert GraphAPI.probe_interval == 5.0
-    assert GraphAPI.max_queue_wait == 90.0
-    policy = GraphAPI.retry_policy
+    settings = GraphSettings.parse({})
+    assert (settings.probe_interval, settings.connected_probe_interval) == (5.0, 10.0)
+    assert settings.rate_limit == 5 and DEFAULT_MAX_WAIT == 90.0
+    policy = settings.retry_policy()
     assert policy.max_retries >= 3 and policy.max_total <= 120
     assert all(policy.base_delay / 2 <= policy.backoff(0) <= policy.base_delay
                for _ in range(20))

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from drivers.microsoft.graph_api import GraphAPI
-from drivers.microsoft.retry import RetryPolicy
+from embedded.settings import graph_settings
 from fixtures.emulator_base import RunningEmulator
 from runtime.testing import ExecError, TestClient, run_runtime
 from tests.graph.emulator_helpers import (
@@ -28,13 +27,6 @@ from tests.graph.emulator_helpers import (
 )
 
 DAY = 86400
-
-
-@pytest.fixture(autouse=True)
-def quick_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(GraphAPI, "probe_interval", 0.2)
-    monkeypatch.setattr(GraphAPI, "retry_policy",
-                        RetryPolicy(max_retries=2, base_delay=0.05, max_total=5.0))
 
 
 async def call(client: TestClient, name: str, args: list[Any] | dict[str, Any] | None = None,
@@ -130,7 +122,7 @@ async def test_groups_and_members(emulator: RunningEmulator) -> None:
         member = user_ids[next(m for m in engineering["members"] if m in user_ids)]
         mine = await call(c, "get_groups", [member["mail"]])
         assert "Engineering" in {g["name"] for g in mine}
-        service_account = emulator.driver_settings()["calendar_service_account"]
+        service_account = graph_settings(emulator)["calendar_service_account"]
         service = await call(c, "get_groups", [service_account])
         assert await call(c, "get_groups") == service  # defaults to the service account
 
@@ -287,9 +279,29 @@ async def test_mail_and_templates(emulator: RunningEmulator) -> None:
 
         with pytest.raises(ExecError) as error:
             await call(c, "send_mail", {"to": "a@emulated.example", "subject": "x",
+                                        "message_plaintext": "hi",
                                         "from": "ghost@emulated.example"})
         assert error.value.error_code == 3
         assert "404 ErrorInvalidUser" in error.value.msg
+
+
+async def test_send_mail_without_a_body_is_refused_before_anything_is_sent(
+    emulator: RunningEmulator,
+) -> None:
+    async with graph_runtime(emulator) as rt, rt.client() as c:
+        await c.bind(SYSTEM, "Calendar", "connected")
+        while (await c.next_notify())["value"] is not True:
+            pass
+        mark = await log_length(emulator)
+        for body in ({}, {"message_plaintext": None, "message_html": None},
+                     {"message_plaintext": "", "message_html": ""}):
+            with pytest.raises(ExecError) as error:
+                await call(c, "send_mail", {"to": "maya.patel@emulated.example",
+                                            "subject": "No body", **body})
+            assert error.value.error_code == 3
+            assert "message_plaintext" in error.value.msg
+            assert "message_html" in error.value.msg
+        assert await log_length(emulator) == mark, "nothing reached Graph"
 
 
 async def test_access_token_qr_codes_and_counters(emulator: RunningEmulator) -> None:

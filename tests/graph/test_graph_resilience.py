@@ -6,23 +6,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drivers.microsoft.graph_api import GraphAPI
-from drivers.microsoft.retry import RetryPolicy
 from fixtures.emulator_base import RunningEmulator
 from fixtures.graph_emulator import start
-from runtime.testing import ExecError, TestClient
+from runtime.testing import ExecError, RuntimeHandle, TestClient
+from tests.graph import emulator_helpers
 from tests.graph.emulator_helpers import (
     SYSTEM,
     api_log,
     control,
     fault,
-    graph_runtime,
     log_length,
     seed,
 )
@@ -31,11 +30,14 @@ DAY = 86400
 PROBE_INTERVAL = 0.2
 
 
-@pytest.fixture(autouse=True)
-def quick_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(GraphAPI, "probe_interval", PROBE_INTERVAL)
-    monkeypatch.setattr(GraphAPI, "retry_policy",
-                        RetryPolicy(max_retries=3, base_delay=0.2, max_total=10.0))
+RETRIES = {"max_retries": 3, "retry_base_delay": 0.2, "max_retry_wait": 10.0}
+
+
+def graph_runtime(emulator: RunningEmulator,
+                  **settings: Any) -> AbstractAsyncContextManager[RuntimeHandle]:
+    """The Graph driver against ``emulator``, retrying 3 times from 0.2 s."""
+    return emulator_helpers.graph_runtime(emulator, probe_interval=PROBE_INTERVAL, **RETRIES,
+                                          **settings)
 
 
 async def call(client: TestClient, name: str, args: Any = None, **kwargs: Any) -> Any:

@@ -129,17 +129,13 @@ async def test_seed_view(graph: Graph) -> None:
     assert seed["calendars"][address("amelia.hartley")][0]["name"] == "Calendar"
 
 
-async def test_driver_settings_and_custom_credentials(tmp_path: Path) -> None:
+async def test_exposed_credentials_and_custom_credentials(tmp_path: Path) -> None:
     async with await start(tmp_path, client_id="app-2", client_secret="s2",
                            tenant="other") as emulator, \
             client_session(emulator.ca_file) as session:
-        settings = emulator.driver_settings()
-        config = settings["calendar_config"]
-        assert config == {"tenant": "other", "client_id": "app-2", "client_secret": "s2",
-                          "graph_base_url": emulator.url, "login_base_url": emulator.url,
-                          "ca_file": str(emulator.ca_file)}
-        assert settings["calendar_service_account"] == address("placeos.service")
-        assert settings["mailer_from"] == address("noreply")
+        assert emulator.credentials == {"tenant": "other", "client_id": "app-2",
+                                        "client_secret": "s2"}
+        assert emulator.url.startswith("https://127.0.0.1:") and emulator.ca_file.is_file()
         graph = Graph(emulator, session)
         status, _ = await graph.token_request(tenant="other", client_id="app-2",
                                               client_secret="s2")

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from embedded.settings import lineworks_settings
 from fixtures.emulator_base import RunningEmulator
 from runtime.modules import deep_merge
 from runtime.testing import RuntimeHandle, TestClient, run_runtime
@@ -44,7 +45,8 @@ def runtime_config(settings: dict[str, Any]) -> dict[str, Any]:
 async def lineworks_runtime(emulator: RunningEmulator, settings: dict[str, Any] | None = None,
                             *, log_level: str = "warning") -> AsyncIterator[RuntimeHandle]:
     """A runtime whose module points at ``emulator`` (``settings`` merged over its defaults)."""
-    base = deep_merge(emulator.driver_settings(), {"probe_interval": 0.2})
+    base = deep_merge(lineworks_settings(emulator),
+                      {"probe_interval": 0.2, "retry_base_delay": 0.05})
     config = runtime_config(deep_merge(base, settings or {}))
     async with run_runtime(config, log_level=log_level) as handle:
         yield handle

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from drivers.lineworks.auth import GRANT_TYPE, ServiceAccount, TokenProvider, build_assertion
 from drivers.lineworks.calendar import _ssl_context
 from drivers.lineworks.errors import LineWorksAuthError
+from embedded.settings import lineworks_settings
 from fixtures import lineworks_emulator
 from fixtures.emulator_base import RunningEmulator
 from runtime.testing import ExecError
@@ -38,7 +39,7 @@ def _pem(key: rsa.RSAPrivateKey, fmt: serialization.PrivateFormat) -> str:
 
 
 def _account(emulator: RunningEmulator, key: rsa.RSAPrivateKey | None = None) -> ServiceAccount:
-    settings = emulator.driver_settings()["lineworks"]
+    settings = lineworks_settings(emulator)["lineworks"]
     if key is None:
         loaded = serialization.load_pem_private_key(
             Path(settings["private_key_file"]).read_bytes(), None)
@@ -174,7 +175,7 @@ async def test_public_key_option_and_pkcs1_key_text(tmp_path: Path) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     async with await lineworks_emulator.start(tmp_path / "certs",
                                               public_key=public_file) as emulator:
-        settings = emulator.driver_settings()
+        settings = lineworks_settings(emulator)
         assert "private_key_file" not in settings["lineworks"]
         assert not (tmp_path / "certs" / "lineworks-private-key.pem").exists()
         pkcs1 = _pem(key, serialization.PrivateFormat.TraditionalOpenSSL)

@@ -15,6 +15,7 @@ import yarl
 from cryptography.hazmat.primitives import serialization
 
 from drivers.lineworks.auth import GRANT_TYPE
+from embedded.settings import lineworks_settings
 from fixtures.emulator_base import RunningEmulator
 from tests.lineworks.helpers import (
     FACILITIES,
@@ -28,7 +29,7 @@ TOKEN_PATH = "/oauth2/v2.0/token"
 
 
 async def _token(emulator: RunningEmulator, scope: str = "calendar") -> str:
-    settings = emulator.driver_settings()["lineworks"]
+    settings = lineworks_settings(emulator)["lineworks"]
     key = serialization.load_pem_private_key(
         Path(settings["private_key_file"]).read_bytes(), None)
     now = int(time.time())
@@ -48,7 +49,7 @@ def _events_path(user: str = HARUTO) -> str:
 
 
 async def test_driver_settings_point_at_the_emulator(emulator: RunningEmulator) -> None:
-    settings = emulator.driver_settings()
+    settings = lineworks_settings(emulator)
     assert set(settings) == {"lineworks"}
     lineworks = settings["lineworks"]
     assert lineworks["api_base_url"] == emulator.url

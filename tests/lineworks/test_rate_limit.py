@@ -1,15 +1,13 @@
-"""429 answers are retried after rateLimit-reset (bounded); the client-side limiter paces calls."""
+"""429 answers are retried after rateLimit-reset (bounded)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 from multidict import CIMultiDict
 
-from drivers.lineworks.client import rate_limit_reset
-from drivers.lineworks.ratelimit import RequestLimiter
+from drivers.vendor_client import wait_hint
 from fixtures.emulator_base import RunningEmulator
 from runtime.testing import ExecError
 from tests.lineworks.helpers import (
@@ -24,10 +22,10 @@ from tests.lineworks.helpers import (
 
 
 def test_reset_header_parsing() -> None:
-    assert rate_limit_reset(CIMultiDict({"ratelimit-reset": "2"})) == 2.0
-    assert rate_limit_reset(CIMultiDict({"RateLimit-Reset": " 0.5 "})) == 0.5
-    assert rate_limit_reset(CIMultiDict({"rateLimit-reset": "soon", "Retry-After": "3"})) == 3.0
-    assert rate_limit_reset(CIMultiDict()) is None
+    assert wait_hint(CIMultiDict({"ratelimit-reset": "2"})) == 2.0
+    assert wait_hint(CIMultiDict({"RateLimit-Reset": " 0.5 "})) == 0.5
+    assert wait_hint(CIMultiDict({"rateLimit-reset": "soon", "Retry-After": "3"})) == 3.0
+    assert wait_hint(CIMultiDict()) is None
 
 
 async def test_429_waits_for_the_reset_and_retries(emulator: RunningEmulator) -> None:
@@ -48,7 +46,7 @@ async def test_429_waits_for_the_reset_and_retries(emulator: RunningEmulator) ->
 
 async def test_429_retries_are_bounded(emulator: RunningEmulator) -> None:
     now = int(time.time())
-    async with lineworks_runtime(emulator, {"max_rate_limit_retries": 2}) as rt, \
+    async with lineworks_runtime(emulator, {"max_retries": 2}) as rt, \
             rt.client() as client:
         await wait_status(client, "connected", True)
         await control(emulator, "DELETE", "requests")
@@ -66,26 +64,4 @@ async def test_429_retries_are_bounded(emulator: RunningEmulator) -> None:
         began = time.monotonic()
         with pytest.raises(ExecError, match="gave up after 0 retries; rateLimit-reset 600 s"):
             await client.exec(SYS, "Calendar", "list_events", [HARUTO, now, now + DAY])
-        assert time.monotonic() - began < 2, "a reset beyond max_rate_limit_wait fails at once"
-
-
-async def test_limiter_paces_and_counts_waiting_requests() -> None:
-    limiter = RequestLimiter(20)
-    seen_waiting: list[int] = []
-
-    async def call() -> None:
-        async with limiter.permit():
-            seen_waiting.append(limiter.queue_size)
-            await asyncio.sleep(0)
-
-    began = time.monotonic()
-    await asyncio.gather(*(call() for _ in range(25)))
-    elapsed = time.monotonic() - began
-    assert 0.2 <= elapsed < 1.5, "a burst of 20, then 20 per second"
-    assert max(seen_waiting) > 0 and limiter.queue_size == 0 and limiter.in_flight == 0
-    unlimited = RequestLimiter(0)
-    began = time.monotonic()
-    for _ in range(100):
-        async with unlimited.permit():
-            pass
-    assert time.monotonic() - began < 0.5
+        assert time.monotonic() - began < 2, "a reset beyond max_retry_wait fails at once"

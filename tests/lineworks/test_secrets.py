@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from drivers.lineworks.calendar import LineWorksCalendar
+from embedded.settings import lineworks_settings
 from fixtures.emulator_base import RunningEmulator
 from runtime import Driver
 from runtime.interface import interface_of
@@ -46,7 +47,7 @@ async def _exec_error(client: Any, command: str, args: Any) -> dict[str, Any]:
 
 async def test_secrets_stay_out_of_errors_logs_status_and_metadata(
         emulator: RunningEmulator, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = emulator.driver_settings()["lineworks"]
+    settings = lineworks_settings(emulator)["lineworks"]
     pem = Path(settings["private_key_file"]).read_text()
     key_lines = [line for line in pem.splitlines() if "-----" not in line]
     assert len(key_lines) > 10
@@ -54,7 +55,8 @@ async def test_secrets_stay_out_of_errors_logs_status_and_metadata(
     now = int(time.time())
     # the key is given as PEM text (the file setting is left unset)
     lineworks = {"private_key": pem, "private_key_file": None}
-    async with lineworks_runtime(emulator, {"lineworks": lineworks}, log_level="debug") as rt:
+    settings = {"lineworks": lineworks, "max_retries": 2}
+    async with lineworks_runtime(emulator, settings, log_level="debug") as rt:
         async with rt.client() as client:
             await client.request({"cmd": "debug", "sys": SYS, "mod": MOD, "index": 1,
                                   "name": "debug"})

@@ -26,6 +26,7 @@ DOCUMENTED_URL = "127.0.0.1:8080"
 #: Blocks with any of these install, test, benchmark or start a server: not examples to run here.
 NOT_EXAMPLES = ("pip install", "scripts/test", "bench/", "pytest", "runtime serve", "--port ")
 PRINTED_KEY = "<the printed key>"
+EXEC = ".venv/bin/python -m runtime exec"
 LINE_TIMEOUT = 60.0
 WS_REQUEST = {
     "id": 1,
@@ -140,9 +141,8 @@ async def test_readme_shell_examples_run_as_written(
                 out, err = await asyncio.wait_for(process.communicate(), LINE_TIMEOUT)
                 assert process.returncode == 0, (line, err.decode()[-2000:])
                 assert out.strip(), line
-                if "--json" in line or line.startswith(
-                    ("curl", ".venv/bin/python -m runtime exec")
-                ):
+                piped = "|" in line
+                if not piped and ("--json" in line or line.startswith(("curl", EXEC))):
                     json.loads(out)
             ran += 1
     assert ran >= 12

@@ -1,0 +1,34 @@
+"""What every vendor HTTP client needs: a rate limiter, retries and the health monitor.
+
+``SlidingWindowLimiter`` paces requests (at most ``rate`` starts in any 1 s window),
+``send_with_retries`` repeats refused or failed requests honouring the vendor's wait hints, and
+``HealthMonitor`` turns answers and cheap probes into a driver's ``connected`` status. All of
+them wait on a ``Clock``; tests pass a ``ManualClock`` and need no sleeps.
+"""
+
+from .clock import SYSTEM_CLOCK, Clock, ManualClock, SystemClock
+from .errors import RateLimitExceeded, VendorUnreachable
+from .health import Health, HealthMonitor, HealthTimings, describe_failure
+from .limiter import SlidingWindowLimiter
+from .retry import Answer, RetryNote, RetryPolicy, send_with_retries, wait_hint
+from .settings import ClientSettings
+
+__all__ = [
+    "SYSTEM_CLOCK",
+    "Answer",
+    "ClientSettings",
+    "Clock",
+    "Health",
+    "HealthMonitor",
+    "HealthTimings",
+    "ManualClock",
+    "RateLimitExceeded",
+    "RetryNote",
+    "RetryPolicy",
+    "SlidingWindowLimiter",
+    "SystemClock",
+    "VendorUnreachable",
+    "describe_failure",
+    "send_with_retries",
+    "wait_hint",
+]

@@ -1,0 +1,203 @@
+"""SIGTERM: stop accepting, let execs finish for the grace, answer the rest, 1001, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import websockets
+import yaml
+
+from runtime.server import CONTROL_PATH
+from runtime.testing import ExecError, run_runtime
+
+from .conftest import USER_KEY, lifecycle_config
+
+REPO = Path(__file__).resolve().parents[2]
+GRACE = 1.0
+SHORT, LONG = 0.2, 60.0
+
+
+async def _start_server(
+    tmp_path: Path, grace: float = GRACE
+) -> tuple[asyncio.subprocess.Process, str]:
+    marker = tmp_path / "unloaded.txt"
+    config = lifecycle_config(shutdown_grace=grace, log_format="json", log_level="info")
+    for module in config["modules"].values():
+        module["settings"] = {"unload_marker": str(marker)}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "runtime",
+        "serve",
+        "--config",
+        str(path),
+        "--port",
+        "0",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        assert line, "server exited before it was ready"
+        if line.startswith("Runtime ready at "):
+            url = line.split()[3]
+            return process, url.replace("http", "ws", 1) + CONTROL_PATH
+
+
+async def _collect(
+    connection: websockets.ClientConnection, pong: asyncio.Event
+) -> tuple[list[dict[str, Any]], int]:
+    """Every frame until the server closes; returns them and the close code."""
+    frames = []
+    try:
+        async for message in connection:
+            if message == "pong":
+                pong.set()
+            else:
+                frames.append(orjson.loads(message))
+    except websockets.ConnectionClosed:
+        pass
+    assert connection.close_code is not None
+    return frames, connection.close_code
+
+
+async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
+    process, ws_url = await _start_server(tmp_path)
+    try:
+        clients = [
+            await websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY})
+            for _ in range(2)
+        ]
+        expected: dict[tuple[int, int], float] = {}
+        for number, client in enumerate(clients):
+            for request_id in range(1, 9):
+                seconds = SHORT if request_id % 2 else LONG
+                expected[(number, request_id)] = seconds
+                request = {
+                    "id": request_id,
+                    "cmd": "exec",
+                    "sys": "sys-1",
+                    "mod": "Worker",
+                    "index": 1 + number,
+                    "name": "slow",
+                    "args": [seconds],
+                }
+                await client.send(orjson.dumps(request).decode())
+            await client.send("ping")
+        pongs = [asyncio.Event() for _ in clients]
+        collectors = [
+            asyncio.create_task(_collect(client, pong))
+            for client, pong in zip(clients, pongs, strict=True)
+        ]
+        # every exec has reached the server once each connection's pong has come back
+        await asyncio.wait_for(asyncio.gather(*(pong.wait() for pong in pongs)), 10)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        results = await asyncio.wait_for(asyncio.gather(*collectors), GRACE + 10)
+        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+        elapsed = time.monotonic() - signalled
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stderr is not None
+    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+
+    assert returncode == 0
+    assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
+    for number, (frames, close_code) in enumerate(results):
+        assert close_code == 1001
+        replies = [f for f in frames if f.get("type") in ("success", "error")]
+        ids = sorted(f["id"] for f in replies)
+        assert ids == list(range(1, 9)), f"each exec gets exactly one reply: {ids}"
+        for reply in replies:
+            if expected[(number, reply["id"])] == SHORT:
+                assert (reply["type"], reply["value"]) == ("success", SHORT)
+            else:
+                assert (reply["type"], reply["error_code"]) == ("error", 7)
+                assert reply["msg"] == "server shutting down"
+    unloaded = (tmp_path / "unloaded.txt").read_text(encoding="utf-8").split()
+    assert sorted(unloaded) == ["mod-v", "mod-w"]
+    closed = [line for line in log_lines if line.get("event") == "connection closed"]
+    assert [line["code"] for line in closed] == [1001, 1001]
+
+
+async def test_a_second_signal_ends_the_grace(tmp_path: Path) -> None:
+    process, ws_url = await _start_server(tmp_path, grace=120)
+    assert process.stderr is not None
+    try:
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY}) as ws:
+            request = {"id": 1, "cmd": "exec", "sys": "sys-1", "mod": "Worker", "name": "slow"}
+            await ws.send(orjson.dumps({**request, "args": [LONG]}).decode())
+            await ws.send("ping")
+            assert await ws.recv() == "pong"
+            process.send_signal(signal.SIGTERM)
+            while True:  # the first signal has been taken once the server says so
+                line = await asyncio.wait_for(process.stderr.readline(), 10)
+                assert line, "server exited"
+                if b"a second signal ends the grace" in line:
+                    break
+            process.send_signal(signal.SIGTERM)
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert (reply["id"], reply["error_code"], reply["msg"]) == (
+                1,
+                7,
+                "server shutting down",
+            )
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_stop_answers_rest_execs_and_reports_not_ready() -> None:
+    """In-process shutdown: a REST exec past the grace gets 503 / error 7; /readyz turns 503."""
+    async with (
+        run_runtime(lifecycle_config()) as rt,
+        aiohttp.ClientSession(headers={"X-API-Key": rt.api_key}) as http,
+        aiohttp.ClientSession() as probe,
+        rt.client() as client,
+    ):
+        async with probe.get(rt.url + "/readyz") as response:
+            assert response.status == 200
+        exec_url = rt.url + "/api/engine/v2/systems/sys-1/Worker_1/wait_gate"
+        rest_exec = asyncio.create_task(http.post(exec_url, json=[]))
+        ws_exec = asyncio.create_task(client.exec("sys-1", "Worker", "wait_gate"))
+        arrivals = rt.driver("mod-w").arrivals  # type: ignore[attr-defined]
+        await asyncio.wait_for(asyncio.gather(arrivals.get(), arrivals.get()), 10)
+        assert rt.runtime.execs.in_flight == 2
+        stopping = asyncio.create_task(rt.runtime.stop(grace=0.5))
+        await asyncio.sleep(0)
+        async with probe.get(rt.url + "/readyz") as response:  # its kept-alive connection
+            assert response.status == 503
+            assert (await response.json())["ready"] is False
+        with pytest.raises(aiohttp.ClientConnectionError):  # no new connections
+            await http.get(rt.url + "/healthz")
+        with pytest.raises(ExecError) as refused:
+            await client.exec("sys-1", "Worker", "slow", [0])
+        assert (refused.value.error_code, refused.value.msg) == (7, "server shutting down")
+        with pytest.raises(ExecError) as abandoned:
+            await ws_exec
+        assert (abandoned.value.error_code, abandoned.value.msg) == (7, "server shutting down")
+        response = await rest_exec
+        assert response.status == 503
+        body = await response.json()
+        assert (body["error"], body["message"]) == ("unexpected failure", "server shutting down")
+        response.release()
+        await stopping
