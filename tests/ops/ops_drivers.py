@@ -42,3 +42,28 @@ class Strict(Driver):
     async def on_load(self) -> None:
         settings = _Settings.model_validate(dict(self.settings))
         self["ca_file"] = settings.ca_file
+
+
+class LoadGate:
+    """Lets a test hold a module inside on_load: `entered` is set on entry, `release` ends it."""
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+
+#: gate name (the module's `gate` setting) -> its LoadGate, filled by the test.
+LOAD_GATES: dict[str, LoadGate] = {}
+
+
+class Gated(Driver):
+    """Waits in on_load until its test releases it."""
+
+    generic_name = "Gated"
+
+    async def on_load(self) -> None:
+        gate = LOAD_GATES[self.setting("gate")]
+        gate.entered.set()
+        await gate.release.wait()
