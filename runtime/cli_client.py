@@ -52,9 +52,9 @@ def _add_connection_options(sub: argparse.ArgumentParser) -> None:
 def add_client_commands(commands: Any) -> None:
     """Add `exec`, `watch` and `ls` to the CLI's sub-command parsers."""
     run = commands.add_parser("exec", help="run one command and print its JSON result")
-    run.add_argument("sys")
-    run.add_argument("module", metavar="MODULE_SLUG")
-    run.add_argument("method")
+    run.add_argument("sys", metavar="SYS", help="system id")
+    run.add_argument("module", metavar="MODULE_SLUG", help="module as Name_Index, e.g. Display_1")
+    run.add_argument("method", metavar="METHOD", help="the command to run")
     run.add_argument("args", nargs="*", metavar="ARG", help="JSON, else a plain string")
     run.add_argument(
         "--args",
@@ -65,9 +65,9 @@ def add_client_commands(commands: Any) -> None:
     _add_connection_options(run)
 
     watch = commands.add_parser("watch", help="print status changes as JSON lines")
-    watch.add_argument("sys")
-    watch.add_argument("module", metavar="MODULE_SLUG")
-    watch.add_argument("status", nargs="+", metavar="STATUS")
+    watch.add_argument("sys", metavar="SYS", help="system id")
+    watch.add_argument("module", metavar="MODULE_SLUG", help="module as Name_Index, e.g. Display_1")
+    watch.add_argument("status", nargs="+", metavar="STATUS", help="status names to bind")
     watch.add_argument(
         "--retry-for",
         type=float,
@@ -81,8 +81,10 @@ def add_client_commands(commands: Any) -> None:
     listing = commands.add_parser(
         "ls", help="list systems, a system's modules, or a module's functions and status"
     )
-    listing.add_argument("sys", nargs="?")
-    listing.add_argument("module", nargs="?", metavar="MODULE_SLUG")
+    listing.add_argument("sys", nargs="?", metavar="SYS", help="list this system's modules")
+    listing.add_argument(
+        "module", nargs="?", metavar="MODULE_SLUG", help="list this module's functions and status"
+    )
     listing.add_argument("--json", action="store_true", help="print the REST JSON")
     _add_connection_options(listing)
 
