@@ -138,6 +138,15 @@ async def _get(session: aiohttp.ClientSession, options: argparse.Namespace, path
     return data
 
 
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object body, or {} for anything else (e.g. a proxy's HTML error page)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
 
@@ -196,25 +205,26 @@ async def check_target(session: aiohttp.ClientSession, options: argparse.Namespa
             status, body = response.status, await response.read()
     except aiohttp.ClientError as exc:
         raise ConnectionError(str(exc)) from None
+    data = _json_object(body)
     if status == 404:
         raise CliFailure(f"system {options.sys} not found")
     if status in (401, 403):
-        raise CliFailure(f"{status}: {orjson.loads(body).get('error', 'not allowed')}")
+        raise CliFailure(f"{status}: {data.get('error', 'not allowed')}")
     if status >= 500:
         raise ConnectionError(f"HTTP {status}")
     if status >= 400:
         raise CliFailure(f"{status} from {url}")
-    modules = orjson.loads(body).get("module_data", [])
+    modules = data.get("module_data", [])
     if not any(m.get("name") == name and m.get("index") == index for m in modules):
         raise CliFailure(f"module {options.module} not found in system {options.sys}")
     status_url = f"{url}/{options.module}"
     try:
         async with session.get(status_url, headers=credential_headers(options)) as response:
-            current = orjson.loads(await response.read()) if response.status == 200 else {}
+            current = _json_object(await response.read()) if response.status == 200 else {}
     except aiohttp.ClientError as exc:
         raise ConnectionError(str(exc)) from None
     for status in options.status:
-        if isinstance(current, dict) and status not in current:
+        if status not in current:
             print(f"note: {status} has no value yet; waiting for one", file=sys.stderr, flush=True)
 
 
