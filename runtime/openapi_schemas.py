@@ -141,6 +141,7 @@ TOO_MANY = {
 NOT_FOUND = json_response("no such system or module", ref("Error"))
 
 PARAMETERS: dict[str, str] = {
+    "name": "file name",
     "sys": "system id",
     "slug": "module as Name_Index (Display_1); a bare name means index 1",
     "key": "status name",
@@ -222,6 +223,21 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "default": json_response(
                 "the command failed (the driver's code, else 500)", ref("FailureEnvelope")
             ),
+        },
+    },
+    ("GET", "/"): {
+        "public": True,
+        "responses": {"200": {"description": "the web console", "content": {"text/html": {}}}},
+    },
+    ("GET", "/console/"): {
+        "public": True,
+        "responses": {"200": {"description": "the web console", "content": {"text/html": {}}}},
+    },
+    ("GET", "/console/{name}"): {
+        "public": True,
+        "responses": {
+            "200": {"description": "one of the console's files (script, style sheet, page)"},
+            "404": {"description": "not one of the console's files"},
         },
     },
     ("GET", "/healthz"): {
