@@ -36,8 +36,8 @@ def _digest(key: str) -> bytes:
 
 
 def generate_api_key() -> str:
-    """A fresh random API key."""
-    return secrets.token_urlsafe(24)
+    """A fresh random API key (hex, so it never starts with `-` and reads as an option)."""
+    return secrets.token_hex(24)
 
 
 class Authenticator:

@@ -210,7 +210,7 @@ async def test_decline_as_attendee_and_cancel_as_organiser(emulator: RunningEmul
                                                  [service, now - 2 * DAY, now + 2 * DAY])}
         assert invite["id"] not in remaining and booking["id"] not in remaining
         with pytest.raises(ExecError) as error:
-            await call(c, "decline_event", [service, "AAMkAGunknown"])
+            await call(c, "decline_event", [service, "AAMkAGunknownAAA="])
         assert error.value.error_code == 3
         assert "404 ErrorItemNotFound" in error.value.msg
 

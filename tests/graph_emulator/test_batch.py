@@ -64,11 +64,15 @@ async def test_parts_have_their_own_status_and_errors(graph: Graph) -> None:
     assert status == 200
     responses = _by_id(body)
     assert responses["ok"]["status"] == 200
+    assert responses["ok"]["headers"]["Content-Type"].startswith("application/json;odata.")
+    assert responses["ok"]["headers"]["OData-Version"] == "4.0"
     assert responses["missing"]["status"] == 404
+    assert responses["missing"]["headers"]["Content-Type"] == "application/json"
     assert responses["missing"]["body"]["error"]["code"] == "Request_ResourceNotFound"
     assert responses["view"]["body"]["error"]["code"] == "ErrorInvalidParameter"
     assert responses["mail"]["status"] == 202
     assert "body" not in responses["mail"]
+    assert "Content-Type" not in responses["mail"]["headers"]
     assert responses["no-type"]["status"] == 400
     assert responses["versioned"]["status"] == 400
     assert [r["id"] for r in body["responses"]] != [p["id"] for p in parts]

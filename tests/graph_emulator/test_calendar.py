@@ -144,16 +144,25 @@ async def test_create_teams_meeting_with_room(graph: Graph) -> None:
     assert created["isOnlineMeeting"] is True
     assert created["onlineMeeting"]["joinUrl"].startswith("https://teams.microsoft.com/l/")
     assert created["organizer"]["emailAddress"]["address"] == SERVICE
-    statuses = {a["emailAddress"]["address"]: a["status"]["response"]
+    statuses = {a["emailAddress"]["address"]: a["status"]
                 for a in created["attendees"]}
-    assert statuses == {address("maya.patel"): "none", room: "accepted"}
+    never = {"response": "none", "time": "0001-01-01T00:00:00Z"}
+    assert statuses == {address("maya.patel"): never, room: never}, "rooms reply after create"
+    status, fetched = await graph.get(f"/v1.0/users/{SERVICE}/events/{created['id']}")
+    assert status == 200
+    replies = {a["emailAddress"]["address"]: a["status"]["response"]
+               for a in fetched["attendees"]}
+    assert replies == {address("maya.patel"): "none", room: "accepted"}
     room_name = graph.state.find_mailbox_owner(room)["displayName"]  # type: ignore[index]
     assert created["location"]["displayName"] == room_name
     assert created["location"]["locationType"] == "conferenceRoom"
     room_view = await _view(graph, room, day, 1)
     assert [e["subject"] for e in room_view] == ["Board prep"]
     clash = await _create(graph, address("liam.oconnor"), _meeting("Clash", day, 3, [room]))
-    assert clash["attendees"][0]["status"]["response"] == "declined"
+    assert clash["attendees"][0]["status"]["response"] == "none"
+    status, fetched = await graph.get(
+        f"/v1.0/users/{address('liam.oconnor')}/events/{clash['id']}")
+    assert fetched["attendees"][0]["status"]["response"] == "declined"
 
 
 async def test_create_validation(graph: Graph) -> None:
@@ -249,3 +258,11 @@ async def test_send_mail(graph: Graph) -> None:
     message["message"]["toRecipients"] = []
     status, body, _ = await graph.call("POST", f"/v1.0/users/{sender}/sendMail", json=message)
     assert (status, body["error"]["code"]) == (400, "ErrorInvalidRecipients")
+    message["message"]["toRecipients"] = [{"emailAddress": {"address": "a@northwind.example"}}]
+    status, _, _ = await graph.call("POST", f"/v1.0/users/{sender}/sendMail", json={
+        "Message": message["message"], "SaveToSentItems": False})
+    assert status == 202, "parameter names are case-insensitive"
+    assert graph.state.sent_mail[-1]["saveToSentItems"] is False
+    for bad in ({**message, "urgent": True}, {**message, "saveToSentItems": "no"}):
+        status, body, _ = await graph.call("POST", f"/v1.0/users/{sender}/sendMail", json=bad)
+        assert (status, body["error"]["code"]) == (400, "BadRequest")

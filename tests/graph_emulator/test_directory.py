@@ -160,6 +160,39 @@ async def test_group_members_page_by_five(graph: Graph) -> None:
 async def test_unknown_group_and_segment(graph: Graph) -> None:
     status, body = await graph.get("/v1.0/groups/00000000-0000-0000-0000-000000000000")
     assert (status, body["error"]["code"]) == (404, "Request_ResourceNotFound")
+    for path in ("/v1.0/groups/engineering", "/v1.0/groups/engineering/members"):
+        status, body = await graph.get(path)
+        assert (status, body["error"]["code"], body["error"]["message"]) == (
+            400, "Request_BadRequest", "Invalid object identifier 'engineering'.")
     status, body = await graph.get("/v1.0/printers")
     assert status == 400
     assert body["error"]["message"] == "Resource not found for the segment 'printers'."
+
+
+async def test_type_cast_segments_in_both_spellings(graph: Graph) -> None:
+    group = next(g for g in graph.state.groups.values() if g["displayName"] == "Platform Team")
+    users = {m for m in group["members"] if m in graph.state.users}
+    for cast in ("graph.user", "microsoft.graph.user", "Microsoft.Graph.User"):
+        status, body = await graph.get(f"/v1.0/groups/{group['id']}/members/{cast}",
+                                       params={"$top": "999"})
+        assert status == 200, body
+        assert {m["id"] for m in body["value"]} == users
+        assert body["@odata.context"].endswith("$metadata#users")
+    for cast in ("graph.device", "graph.orgContact", "graph.servicePrincipal"):
+        status, body = await graph.get(f"/v1.0/groups/{group['id']}/transitiveMembers/{cast}")
+        assert (status, body["value"]) == (200, [])
+    member = next(iter(users))
+    status, body = await graph.get(f"/v1.0/users/{member}/transitiveMemberOf/graph.group",
+                                   params={"$top": "999"})
+    assert status == 200 and {g["id"] for g in body["value"]} == {
+        g["id"] for g in graph.state.transitive_groups(member)}
+    assert all("@odata.type" not in g for g in body["value"])
+    status, body = await graph.get(f"/v1.0/users/{member}/memberOf/graph.administrativeUnit")
+    assert (status, body["value"]) == (200, [])
+    for path in (f"/v1.0/users/{member}/memberOf/graph.user",
+                 f"/v1.0/groups/{group['id']}/memberOf/graph.directoryRole",
+                 f"/v1.0/groups/{group['id']}/members/graph.printer",
+                 f"/v1.0/groups/{group['id']}/members/other.user"):
+        status, body = await graph.get(path)
+        assert status == 400 and body["error"]["message"].startswith(
+            "Resource not found for the segment"), path

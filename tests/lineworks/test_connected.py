@@ -59,10 +59,12 @@ async def test_repeated_server_errors_set_false(emulator: RunningEmulator) -> No
     now = int(time.time())
     async with lineworks_runtime(emulator, {"max_retries": 2}) as rt, rt.client() as client:
         await wait_status(client, "connected", True)
-        await control(emulator, "POST", "faults", {"status": 503, "count": 1})
+        await control(emulator, "POST", "faults", {"status": 503, "count": 1,
+                                                   "retry_after": 0})
         assert await client.exec(SYS, "Calendar", "list_events", [HARUTO, now, now + DAY])
         assert rt.driver("mod-lw").status["connected"] is True, "one 5xx is retried, not an outage"
-        await control(emulator, "POST", "faults", {"status": 503, "count": 3})
+        await control(emulator, "POST", "faults", {"status": 503, "count": 3,
+                                                   "retry_after": 0})
         with pytest.raises(ExecError, match="HTTP 503 SERVICE_UNAVAILABLE"):
             await client.exec(SYS, "Calendar", "list_events", [HARUTO, now, now + DAY])
         assert (await client.next_notify())["value"] is False
@@ -172,6 +174,9 @@ async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
             rt.client() as client:
         await wait_status(client, "connected", False)
     err = capfd.readouterr().err
-    warnings = [line for line in err.splitlines() if "[warning" in line and MOD in line]
-    assert warnings and "LINE WORKS unavailable" in warnings[0]
+    warnings = [
+        line for line in err.splitlines()
+        if "[warning" in line and MOD in line and "LINE WORKS unavailable" in line
+    ]
+    assert len(warnings) == 1
     assert expected in warnings[0] and "not-the-secret-4711" not in err
