@@ -37,6 +37,9 @@ RETRY_ALWAYS = frozenset({429, 503})
 RETRY_IF_IDEMPOTENT = frozenset({500, 502, 504})
 #: Headers that carry the vendor's wait hint, in order of preference.
 WAIT_HINT_HEADERS = ("retry-after", "ratelimit-reset")
+#: LINE WORKS sends ``rateLimit-reset`` on every answer (when its quota window resets); it is a
+#: wait hint only on a 429. Any other status waits only for an explicit ``Retry-After``.
+THROTTLED = 429
 
 
 class Answer(Protocol):
@@ -94,10 +97,14 @@ class RetryNote:
     error: str | None
 
 
-def wait_hint(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
-    """Seconds to wait per ``Retry-After`` (delta-seconds or HTTP date) or ``rateLimit-reset``."""
+def wait_hint(
+    headers: Mapping[str, str], now: datetime | None = None, status: int = THROTTLED
+) -> float | None:
+    """Seconds to wait per ``Retry-After`` (delta-seconds or HTTP date) or, on a 429 answer,
+    ``rateLimit-reset``."""
     lowered = {str(name).lower(): value for name, value in headers.items()}
-    for name in WAIT_HINT_HEADERS:
+    names = WAIT_HINT_HEADERS if status == THROTTLED else WAIT_HINT_HEADERS[:1]
+    for name in names:
         seconds = _seconds(lowered.get(name), now)
         if seconds is not None:
             return seconds
@@ -148,7 +155,7 @@ async def send_with_retries(
         else:
             if not policy.retries_status(answer.status, idempotent):
                 return answer
-            delay = policy.delay_for(attempt, wait_hint(answer.headers))
+            delay = policy.delay_for(attempt, wait_hint(answer.headers, status=answer.status))
             if not policy.allows(attempt, clock.now() - started, delay):
                 return answer
             note = RetryNote(attempt + 1, delay, answer.status, None)

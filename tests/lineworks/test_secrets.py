@@ -71,8 +71,7 @@ async def test_secrets_stay_out_of_errors_logs_status_and_metadata(
                 client, "get_default_calendar", ["nobody"])))
             visible.append(json.dumps(await _exec_error(
                 client, "create_calendar", [""])))
-            await control(emulator, "POST", "faults", {"status": 500, "count": 3,
-                                                           "retry_after": 0})
+            await control(emulator, "POST", "faults", {"status": 500, "count": 3})
             visible.append(json.dumps(await _exec_error(
                 client, "list_calendars", [HARUTO])))
             await control(emulator, "POST", "faults", {"down": True})

@@ -49,6 +49,9 @@ def test_wait_hints_in_seconds_dates_and_rate_limit_reset() -> None:
     assert wait_hint({"Retry-After": "later", "rateLimit-reset": "3"}) == 3.0
     assert wait_hint({"Retry-After": "-4"}) == 0.0
     assert wait_hint({}) is None
+    # rateLimit-reset comes on every LINE WORKS answer: only a 429 waits for it
+    assert wait_hint({"rateLimit-reset": "55"}, status=503) is None
+    assert wait_hint({"Retry-After": "2", "rateLimit-reset": "55"}, status=503) == 2.0
 
 
 async def test_429_waits_for_the_hint_then_returns_the_success() -> None:
