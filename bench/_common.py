@@ -7,7 +7,9 @@ Times that cross the process boundary use CLOCK_MONOTONIC, which is system-wide 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import base64
 import multiprocessing
 import os
 import platform
@@ -30,12 +32,39 @@ if str(REPO_ROOT) not in sys.path:
 SYS_ID = "sys-bench"
 MODULE_ID = "mod-display"
 BENCH_CONFIG: dict[str, Any] = {
-    "modules": {MODULE_ID: {"driver": "tests.runtime.sample_drivers:Display"}},
+    "modules": {MODULE_ID: {"driver": "bench.bench_driver:BenchDisplay"}},
     "systems": {SYS_ID: {"name": "Bench", "modules": [MODULE_ID]}},
 }
 RAW_PATH = "/ws"
 #: Seconds the parent waits for one answer from the client process.
 CLIENT_TIMEOUT = 60.0
+
+
+LOOPS = ("asyncio", "uvloop")
+
+
+def add_loop_option(parser: argparse.ArgumentParser) -> None:
+    """`--loop asyncio|uvloop`: the event loop of the servers (and of the client process)."""
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="asyncio",
+        help="event loop for both servers and the clients (uvloop must be installed)",
+    )
+
+
+def run_main(main: Callable[[argparse.Namespace], Awaitable[int]], options: Any) -> int:
+    """Run `main(options)` on the event loop `options.loop` names."""
+    return run_on_loop(main(options), getattr(options, "loop", "asyncio"))
+
+
+def run_on_loop(coro: Awaitable[Any], loop: str) -> Any:
+    """Run a coroutine to its end on a new `asyncio` or `uvloop` event loop."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(coro)  # type: ignore[arg-type]
+    return asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def now_ns() -> int:
@@ -83,6 +112,51 @@ async def runtime_server() -> AsyncIterator[Any]:
         yield handle
 
 
+# -- a minimal WebSocket client (RFC 6455) -----------------------------------------------------
+
+
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked client frame (RFC 6455 5.3)."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x80 | opcode, 0x80 | size])
+    elif size < 65536:
+        header = bytes([0x80 | opcode, 0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        header = bytes([0x80 | opcode, 0x80 | 127]) + size.to_bytes(8, "big")
+    key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
+    masked = (int.from_bytes(payload, "big") ^ key).to_bytes(size, "big")
+    return header + mask + masked
+
+
+def upgrade_request(host: str, path: str, headers: dict[str, str]) -> bytes:
+    """The HTTP request that opens a WebSocket at `path`."""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        + "\r\n"
+    ).encode()
+
+
+def parse_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """Take every complete (unmasked, server) frame off the front of `buffer`."""
+    frames: list[tuple[int, bytes]] = []
+    while len(buffer) >= 2:
+        opcode, size, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+        if size == 126:
+            size, start = int.from_bytes(buffer[2:4], "big"), 4
+        elif size == 127:
+            size, start = int.from_bytes(buffer[2:10], "big"), 10
+        if len(buffer) < start + size:
+            break
+        frames.append((opcode, bytes(buffer[start : start + size])))
+        del buffer[: start + size]
+    return frames
+
+
 # -- the client process -------------------------------------------------------------------------
 
 
@@ -123,13 +197,16 @@ class ClientProcess:
 
 
 def serve_jobs(conn: Connection, run_job: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
-    """Client-process loop: run each job dict received until `None` arrives."""
+    """Client-process loop: run each job dict received until `None` arrives.
+
+    A job may name its event loop (`"loop"`); the default is asyncio's own.
+    """
     while True:
         job = conn.recv()
         if job is None:
             return
         try:
-            answer = asyncio.run(run_job(job))
+            answer = run_on_loop(run_job(job), job.get("loop", "asyncio"))
         except Exception as exc:
             answer = {"client_error": f"{type(exc).__name__}: {exc}"}
         conn.send(answer)
@@ -163,12 +240,28 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank]
 
 
-def print_environment() -> None:
-    """What the figures depend on: versions, cores and how busy the machine already is."""
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo states it (or the platform's guess)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def print_environment(loop: str = "asyncio") -> None:
+    """What the figures depend on: versions, cores, loop and how busy the machine already is."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    loop_name = loop
+    if loop == "uvloop":
+        import uvloop
+
+        loop_name = f"uvloop {uvloop.__version__}"
     print(
-        f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, "
-        f"{os.cpu_count()} cores, load average before start {load}",
+        f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, loop {loop_name}, "
+        f"{os.cpu_count()} cores ({cpu_model()}), load average before start {load}",
         flush=True,
     )
 

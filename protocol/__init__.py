@@ -11,6 +11,8 @@ from protocol.frames import (
     encode_success,
     encode_value,
     notify_parts,
+    text_frame_header,
+    text_frames,
 )
 from protocol.requests import (
     MAX_FRAME_BYTES,
@@ -43,5 +45,7 @@ __all__ = [
     "notify_parts",
     "parse_module_slug",
     "parse_request",
+    "text_frame_header",
+    "text_frames",
     "validate_request",
 ]

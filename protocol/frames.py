@@ -7,6 +7,7 @@ embedded as raw JSON bytes, never as a string holding JSON.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -17,9 +18,37 @@ PONG = "pong"
 NULL = b"null"
 
 
+#: Distinct (sys, mod, index, name) whose encoded `meta` is kept for reuse.
+META_CACHE_SIZE = 4096
+#: Largest payload a frame header of 2 bytes can announce (RFC 6455 5.2).
+_SHORT_PAYLOAD = 125
+_MEDIUM_PAYLOAD = 0xFFFF
+_TEXT_FIN = 0x81
+
+
+@lru_cache(maxsize=META_CACHE_SIZE)
 def encode_meta(sys: str, mod: str, index: int, name: str) -> bytes:
-    """The `meta` object echoing a request's addressing."""
+    """The `meta` object echoing a request's addressing (cached: the same few recur)."""
     return orjson.dumps({"sys": sys, "mod": mod, "index": index, "name": name})
+
+
+def text_frame_header(size: int) -> bytes:
+    """The header of an unmasked, final WebSocket text frame of `size` payload bytes."""
+    if size <= _SHORT_PAYLOAD:
+        return bytes((_TEXT_FIN, size))
+    if size <= _MEDIUM_PAYLOAD:
+        return bytes((_TEXT_FIN, 126)) + size.to_bytes(2, "big")
+    return bytes((_TEXT_FIN, 127)) + size.to_bytes(8, "big")
+
+
+def text_frames(payloads: list[bytes]) -> bytes:
+    """Several payloads as consecutive server-to-client text frames, ready for one write."""
+    parts: list[bytes] = []
+    append = parts.append
+    for payload in payloads:
+        append(text_frame_header(len(payload)))
+        append(payload)
+    return b"".join(parts)
 
 
 def encode_value(value: Any) -> bytes:
@@ -31,6 +60,13 @@ def encode_success(
     request_id: int, meta: bytes | None = None, value: bytes | None = None, code: int | None = None
 ) -> bytes:
     """A `success` frame: bind/unbind/debug/ignore (no value) or exec (value and code)."""
+    if value is not None and meta is not None and code is not None:
+        return b'{"id":%d,"type":"success","value":%b,"meta":%b,"code":%d}' % (
+            request_id,
+            value,
+            meta,
+            code,
+        )
     parts = [b'{"id":', str(request_id).encode(), b',"type":"success"']
     if value is not None:
         parts += [b',"value":', value]

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="event loop (uvloop: pip install 'placeos-runtime[uvloop]')",
+    )
 
     add_client_commands(commands)
 
@@ -221,6 +227,19 @@ def _print_config_error(exc: ConfigError) -> None:
         print(f"config error: {exc}", file=sys.stderr)
 
 
+def run_on_loop(coro: Coroutine[Any, Any, int], loop: str) -> int:
+    """Run `coro` on asyncio's own event loop or on uvloop's."""
+    if loop != "uvloop":
+        return asyncio.run(coro)
+    try:
+        import uvloop
+    except ImportError:
+        coro.close()
+        print("error: --loop uvloop needs uvloop installed", file=sys.stderr)
+        return 2
+    return uvloop.run(coro)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     options = parser.parse_args(argv)
@@ -228,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("serve --check needs --config PATH")
     try:
         if options.command == "serve":
-            return asyncio.run(serve(options))
+            return run_on_loop(serve(options), options.loop)
         if options.command == "interface":
             return print_interface(options)
         return asyncio.run(run_client_command(options))

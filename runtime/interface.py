@@ -63,6 +63,10 @@ class Param:
     adapter: TypeAdapter[Any] | None
     default: Any
     positional_only: bool
+    #: May be passed by position (not keyword-only).
+    by_position: bool = True
+    #: A plain type whose exact instances pass unconverted (no adapter call).
+    exact_type: type | None = field(default=None, compare=False)
 
     @property
     def required(self) -> bool:
@@ -70,9 +74,7 @@ class Param:
 
     def convert(self, command: str, value: Any) -> Any:
         """Validate and convert one argument."""
-        if self.adapter is None or (
-            self.annotation in _FAST_TYPES and type(value) is self.annotation
-        ):
+        if self.adapter is None or type(value) is self.exact_type:
             return value
         try:
             return self.adapter.validate_python(value)
@@ -81,6 +83,9 @@ class Param:
             raise ArgumentError(
                 f"invalid argument {self.name!r} for {command!r}: {problems}"
             ) from None
+
+
+_NO_KEYWORDS: dict[str, Any] = {}
 
 
 @dataclass(slots=True)
@@ -93,6 +98,30 @@ class Command:
     level: Level | None
     is_async: bool
     _schemas: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    #: Every parameter may be passed by position: a JSON array maps straight onto them.
+    _by_position: bool = field(init=False, repr=False)
+    #: How many leading parameters a JSON array must supply (up to the last required one).
+    _min_args: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_position = all(p.by_position for p in self.params)
+        required = [i for i, p in enumerate(self.params) if p.required]
+        self._min_args = required[-1] + 1 if required else 0
+
+    def call_arguments(self, args: list[Any] | dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """What to call the function with: `bind`, minus the name mapping when it can be skipped.
+
+        A JSON array that fills the parameters in order is passed on by position (converted),
+        with a shared empty keyword dict: pass that on, never change it.
+        """
+        params = self.params
+        if type(args) is list and self._by_position:
+            given = len(args)
+            if self._min_args <= given <= len(params):
+                name = self.name
+                converted = [p.convert(name, v) for p, v in zip(params, args, strict=False)]
+                return converted, _NO_KEYWORDS
+        return self.bind(args)
 
     def bind(self, args: list[Any] | dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Map positional or named JSON arguments onto the signature, converting each."""
@@ -173,6 +202,8 @@ def _build_command(name: str, function: Callable[..., Any]) -> Command:
                 adapter,
                 parameter.default,
                 parameter.kind is parameter.POSITIONAL_ONLY,
+                parameter.kind is not parameter.KEYWORD_ONLY,
+                annotation if annotation in _FAST_TYPES else None,
             )
         )
     level = getattr(function, SECURITY_ATTR, None)

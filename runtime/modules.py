@@ -27,6 +27,7 @@ from runtime.config import (
     load_driver_class,
     validation_problems,
 )
+from runtime.deadlines import Deadlines
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
 from runtime.interface import ArgumentError, DriverInterface, interface_of
@@ -36,6 +37,9 @@ from runtime.security import Clearance
 from runtime.status import StatusStore
 
 log = get_logger(component="modules")
+
+#: Return types that are surely not awaitable (the common results of sync commands).
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, list, dict})
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +141,7 @@ class ModuleHost:
         self.modules: dict[str, Module] = {}
         self.systems: dict[str, System] = {}
         self.lookup_listeners: list[Callable[[], None]] = []
+        self.deadlines = Deadlines()
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -345,32 +350,42 @@ class ModuleHost:
                 ErrorCode.ACCESS_DENIED, f"attempted to access privileged function {method}", 401
             )
         try:
-            positional, named = command.bind(args)
+            positional, named = command.call_arguments(args)
         except ArgumentError as exc:
             raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
         try:
             result = command.function(instance, *positional, **named)
         except Exception as exc:
             raise _driver_failure(module, method, exc) from None
-        if inspect.isawaitable(result):
+        if command.is_async or (type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result)):
             return self._finish_exec(module, method, result)
         return _encode_result(module, method, result)
 
     async def _finish_exec(
         self, module: Module, method: str, pending: Awaitable[Any]
     ) -> ExecResult:
+        """Await a command under the module's exec timeout (one shared timer, see Deadlines)."""
         timeout = module.config.exec_timeout
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a command can only be awaited inside a task")
+        cancelling = task.cancelling()
+        deadlines = self.deadlines
+        deadlines.add(task, timeout)
         try:
-            async with asyncio.timeout(timeout) as deadline:
-                result = await pending
-        except TimeoutError as exc:
-            if not deadline.expired():
-                raise _driver_failure(module, method, exc) from None
-            log.info("command failed", module_id=module.id, method=method, error="TimeoutError")
-            message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
-            raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
+            result = await pending
+        except asyncio.CancelledError as exc:
+            if deadlines.remove(task, timeout) and task.uncancel() <= cancelling:
+                log.info("command failed", module_id=module.id, method=method, error="TimeoutError")
+                message = f"module raised: {method} timed out after {timeout:g} s (TimeoutError)"
+                raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500, _backtrace(exc)) from None
+            raise
         except Exception as exc:
+            if deadlines.remove(task, timeout):
+                task.uncancel()
             raise _driver_failure(module, method, exc) from None
+        if deadlines.remove(task, timeout):
+            task.uncancel()  # the command swallowed the cancellation and returned anyway
         return _encode_result(module, method, result)
 
     async def execute(

@@ -320,7 +320,6 @@ class Runtime:
         session = Session(ws, principal, self.hub, request.transport)
         self.sessions.add(session)
         self._notify_sessions()
-        session.start_writer()
         path = access_log.safe_path(request)
         log.info("connection opened", session=session.id, principal=principal.name, path=path)
         try:

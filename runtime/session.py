@@ -1,9 +1,10 @@
-"""One object per WebSocket connection: its bindings, debug streams and outbound queue.
+"""One object per WebSocket connection: its bindings, debug streams and outbound frames.
 
-Replies and notifies go through a bounded queue drained by one writer task. A client that stops
-reading is cut off (close code 1008, reason logged) once the queue holds `MAX_PENDING_FRAMES`
-frames or `MAX_PENDING_BYTES` bytes, or when the whole process holds more than its output budget
-and this connection holds the most, so a stuck client never grows memory without bound.
+Outbound frames go straight to the transport while the client keeps up, else through a bounded
+queue and a writer task (runtime/outbound.py). A client that stops reading is cut off (close
+code 1008, reason logged) once the queue holds `MAX_PENDING_FRAMES` frames or
+`MAX_PENDING_BYTES` bytes, or when the whole process holds more than its output budget and this
+connection holds the most, so a stuck client never grows memory without bound.
 
 A session is OPEN, then CLOSING, then CLOSED (as websockets' `State`). Leaving OPEN, whatever
 the cause (the client's close, a reset, a cut-off, a failed write, server shutdown), runs one
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from protocol import (
     Command,
@@ -46,7 +47,9 @@ from runtime.limits import (
 from runtime.logs import DebugTap, get_logger
 from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
+from runtime.outbound import Outbound
 from runtime.streams import Binding, BindingKey, Streams
+from runtime.tasks import start_task
 
 #: Frames a connection may have waiting to be written before it is cut off.
 MAX_PENDING_FRAMES = 4096
@@ -85,17 +88,14 @@ class Hub:
     released: Callable[[Session], None]
 
 
-class Session(Streams):
+class Session(Outbound, Streams):
     """A control connection."""
 
     __slots__ = (
         "_closer",
         "_ended",
-        "_pending_bytes",
-        "_queue",
+        "_loop",
         "_tasks",
-        "_wakeup",
-        "_writer",
         "bindings",
         "close_code",
         "credential",
@@ -137,11 +137,9 @@ class Session(Streams):
         self.opened_at = time.monotonic()
         self.bindings: dict[BindingKey, Binding] = {}
         self.debug_streams: dict[tuple[str, str, int], tuple[str, Any]] = {}
-        self._queue: deque[bytes] = deque()
-        self._pending_bytes = 0
-        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.init_outbound()
         self._tasks: dict[asyncio.Task[None], Request] = {}
-        self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._ended: asyncio.Future[None] | None = None
 
@@ -151,18 +149,22 @@ class Session(Streams):
         return self.state is not OPEN
 
     @property
-    def pending_bytes(self) -> int:
-        """Bytes queued for the writer."""
-        return self._pending_bytes
+    def is_open(self) -> bool:
+        return self.state is OPEN
 
     # -- outbound --------------------------------------------------------------------------
 
     def send(self, frame: bytes) -> None:
-        """Queue a frame for the writer; cut the client off when it has stopped reading."""
+        """Send a frame; cut the client off when it has stopped reading."""
         if self.state is not OPEN:
             return
         queue = self._queue
-        if len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
+        if not queue and not self._burst and self._keeping_up():
+            self._write_now(frame)
+            return
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
             self.cut_off(
                 f"client is not reading: {len(queue)} frames, {self._pending_bytes} bytes pending"
             )
@@ -174,8 +176,8 @@ class Session(Streams):
         output.pending += size
         if output.pending > output.limit:
             output.overflow()
-        if len(queue) == 1:
-            self._wakeup.set()
+        if len(queue) == 1 and not self._burst:
+            self._wake_writer()
 
     def cut_off(self, reason: str) -> None:
         """Close the connection with 1008 and drop everything pending."""
@@ -193,33 +195,6 @@ class Session(Streams):
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self.ws.close(code=code, message=message)
         except TimeoutError:
-            if self.transport is not None:
-                self.transport.abort()
-
-    def start_writer(self) -> asyncio.Task[None]:
-        """Start the task that writes queued frames."""
-        self._writer = asyncio.get_running_loop().create_task(self.run_writer())
-        return self._writer
-
-    async def run_writer(self) -> None:
-        """Write queued frames while the session is open (and what is left when it shuts down)."""
-        queue, ws, wakeup = self._queue, self.ws, self._wakeup
-        try:
-            while True:
-                while queue:
-                    frame = queue.popleft()
-                    size = len(frame)
-                    self._pending_bytes -= size
-                    self.output.pending -= size
-                    await ws.send_frame(frame, WSMsgType.TEXT)
-                if self.state is not OPEN:
-                    return
-                wakeup.clear()
-                await wakeup.wait()
-        except (ConnectionError, RuntimeError) as exc:
-            if self.state is OPEN:
-                log.info("write failed", session=self.id, error=type(exc).__name__)
-            self._release(None, drop_output=True)
             if self.transport is not None:
                 self.transport.abort()
 
@@ -268,29 +243,29 @@ class Session(Streams):
         if isinstance(outcome, ExecResult):
             self._send_result(req, outcome, started)
             return
-        task = asyncio.get_running_loop().create_task(self._await_exec(req, outcome, started))
-        tasks[task] = req
-        execs.started(self.credential, task)
-        task.add_done_callback(self._exec_done)
-
-    def _exec_done(self, task: asyncio.Task[None]) -> None:
-        del self._tasks[task]
-        self.execs.finished(task)
+        task = start_task(self._loop, self._await_exec(req, outcome, started))
+        if not task.done():  # (an eagerly started task may already have replied)
+            tasks[task] = req
+            execs.started(self.credential, task)
 
     async def _await_exec(
         self, req: Request, pending: Awaitable[ExecResult], started: float
     ) -> None:
+        """Reply once the command ends, then stop counting the exec (no done callback)."""
         try:
             result = await pending
         except asyncio.CancelledError:
             if not self.execs.stopping:
                 raise
             self._refuse(req, SHUTTING_DOWN)
-            return
         except Exception as exc:
             self._send_failure(req, exc, started)
-            return
-        self._send_result(req, result, started)
+        else:
+            self._send_result(req, result, started)
+        finally:
+            task = asyncio.current_task()
+            if task is not None and self._tasks.pop(task, None) is not None:
+                self.execs.finished(task)
 
     def _send_result(self, req: Request, result: ExecResult, started: float) -> None:
         self.stats.success(perf_counter() - started)
@@ -328,11 +303,16 @@ class Session(Streams):
         self.state = SessionState.CLOSING
         self.close_code = code
         self.release_streams()
+        queue = self._queue
         if drop_output:
-            self._queue.clear()
+            if queue:
+                queue.clear()
             self.output.pending -= self._pending_bytes
             self._pending_bytes = 0
-        self._wakeup.set()
+        elif queue:
+            self._write_queued()  # the end of the turn would find the session closed
+        if self._wakeup is not None:
+            self._wakeup.set()
         self.hub.released(self)
 
     def abandon_execs(self) -> None:
@@ -368,7 +348,8 @@ class Session(Streams):
                 if not done:
                     task.cancel()
         if self._pending_bytes:
-            self._queue.clear()
+            if self._queue:
+                self._queue.clear()
             self.output.pending -= self._pending_bytes
             self._pending_bytes = 0
         self.state = SessionState.CLOSED

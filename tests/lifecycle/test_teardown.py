@@ -113,8 +113,16 @@ async def test_failed_write_releases_everything(rt: RuntimeHandle) -> None:
         async def broken_pipe(*_args: object) -> None:
             raise ConnectionResetError("peer went away")
 
+        transport = session.transport
+        assert transport is not None
+
+        def failing_send(_data: object) -> None:
+            transport.abort()  # what asyncio's transport does when the socket's send fails
+
+        # a notify's write fails, whether it goes through the writer or straight out
         session.ws.send_frame = broken_pipe  # type: ignore[method-assign]
-        rt.driver("mod-w")["a"] = 1  # the notify's write fails
+        transport.write = failing_send  # type: ignore[method-assign]
+        rt.driver("mod-w")["a"] = 1
         await asyncio.wait_for(session.wait_closed(), 10)
         assert held(rt) == (0, 0)
         assert gauges(rt) == baseline

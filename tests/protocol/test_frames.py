@@ -109,3 +109,48 @@ def test_failure_envelope_has_every_key() -> None:
         "backtrace": None,
     }
     assert failure_envelope(ErrorCode.REQUEST_FAILED, "x", "s", "m", 1)[0] == 500
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_text_frames_announce_their_length_in_the_shortest_form(size: int) -> None:
+    from protocol import text_frame_header
+
+    header = text_frame_header(size)
+    assert header[0] == 0x81  # FIN + text, unmasked
+    if size <= 125:
+        assert header[1:] == bytes([size])
+    elif size <= 0xFFFF:
+        assert header[1] == 126 and int.from_bytes(header[2:], "big") == size
+    else:
+        assert header[1] == 127 and int.from_bytes(header[2:], "big") == size
+
+
+def test_several_payloads_become_consecutive_frames() -> None:
+    from protocol import text_frames
+
+    payloads = [b"a", b"x" * 300, b""]
+    data = text_frames(payloads)
+    found = []
+    while data:
+        size, start = data[1], 2
+        if size == 126:
+            size, start = int.from_bytes(data[2:4], "big"), 4
+        found.append(data[start : start + size])
+        data = data[start + size :]
+    assert found == payloads
+
+
+def test_exec_success_is_the_same_with_every_part_present() -> None:
+    frame = encode_success(7, META, b'{"a":1}', 409)
+    assert frame == (b'{"id":7,"type":"success","value":{"a":1},"meta":' + META + b',"code":409}')
+    assert orjson.loads(encode_success(-3, META, b"null", 200))["id"] == -3
+
+
+def test_meta_is_encoded_once_per_address() -> None:
+    assert encode_meta("sys-1", "Display", 1, "power") is META
+    assert orjson.loads(encode_meta("sys-2", "Display", 2, "power")) == {
+        "sys": "sys-2",
+        "mod": "Display",
+        "index": 2,
+        "name": "power",
+    }

@@ -178,3 +178,22 @@ async def test_bad_config_is_refused_with_file_key_and_problem(tmp_path: Path) -
     code, _, err = await run_cli("serve", "--config", str(path), "--port", "0")
     assert code == 2
     assert f"{path}: systems.sys-1.modules[0]: unknown module 'ghost'" in err
+
+
+async def test_serve_runs_on_uvloop_when_asked(tmp_path: Path) -> None:
+    config = {
+        "auth": {"api_keys": [{"key": KEY, "clearance": "admin"}]},
+        "modules": {"mod-1": {"driver": "tests.runtime.sample_drivers:Display"}},
+        "systems": {"sys-1": {"name": "One", "modules": ["mod-1"]}},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    process, url, _ = await start_server("--config", str(path), "--loop", "uvloop")
+    try:
+        code, out, _ = await run_cli(
+            "exec", "sys-1", "Display_1", "volume", "3", "--url", url, "--api-key", KEY
+        )
+        assert (code, json.loads(out)) == (0, {"level": 3, "index": 0})
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 10) == 0
