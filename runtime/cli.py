@@ -24,6 +24,7 @@ from runtime.driver import Driver
 from runtime.errors import ConfigError
 from runtime.interface import RUNTIME_VERSION, interface_of
 from runtime.logs import configure_logging, get_logger
+from runtime.loop_runner import run_bounded
 from runtime.server import CONTROL_PATH, Runtime
 
 API_KEY_ENV = "RUNTIME_API_KEY"
@@ -228,16 +229,17 @@ def _print_config_error(exc: ConfigError) -> None:
 
 
 def run_on_loop(coro: Coroutine[Any, Any, int], loop: str) -> int:
-    """Run `coro` on asyncio's own event loop or on uvloop's."""
+    """Run `coro` on asyncio's own event loop or on uvloop's (its end bounded, see
+    `run_bounded`)."""
     if loop != "uvloop":
-        return asyncio.run(coro)
+        return run_bounded(coro)
     try:
         import uvloop
     except ImportError:
         coro.close()
         print("error: --loop uvloop needs uvloop installed", file=sys.stderr)
         return 2
-    return uvloop.run(coro)
+    return run_bounded(coro, uvloop.new_event_loop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
 from runtime.openapi import OPENAPI_PATH, add_openapi_route
 from runtime.rest import PRINCIPAL_KEY, RestRoutes
-from runtime.session import CLOSE_TIMEOUT, Hub, Session
+from runtime.session import Hub, Session
 from runtime.status import StatusStore
 from runtime.watchdog import LoopWatchdog
 
@@ -43,6 +43,10 @@ PONG_INTERVAL = 80.0
 
 #: Seconds aiohttp may take to finish HTTP requests still open once the sockets are closed.
 HTTP_SHUTDOWN_TIMEOUT = 1.0
+#: Seconds, once the shutdown grace is over, that cancelled execs get to reply, and then that
+#: connections get to take their last frames and the close frame (a client that does not read
+#: loses its socket): together they keep the exit within a second of the grace.
+SHUTDOWN_STEP_TIMEOUT = 0.4
 
 log = get_logger(component="server")
 
@@ -178,13 +182,14 @@ class Runtime:
         if not finished:
             left = self.execs.in_flight
             log.warning("execs still running after the shutdown grace", count=left, grace_s=grace)
-            await self.execs.cancel_all(CLOSE_TIMEOUT)
+            await self.execs.cancel_all(SHUTDOWN_STEP_TIMEOUT)
             for session in list(self.sessions):
                 session.abandon_execs()
         log.info(
             "shutting down", execs_running=running, connections=len(self.sessions), grace_s=grace
         )
-        await asyncio.gather(*(session.shutdown() for session in list(self.sessions)))
+        closing = [s.shutdown(timeout=SHUTDOWN_STEP_TIMEOUT) for s in list(self.sessions)]
+        await asyncio.gather(*closing)
         if runner is not None:
             await runner.cleanup()
         await self.host.stop_all()

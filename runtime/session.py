@@ -321,15 +321,20 @@ class Session(Outbound, Streams):
             if not task.done():
                 self._refuse(req, SHUTTING_DOWN)
 
-    async def shutdown(self, code: int = 1001, message: bytes = b"server shutting down") -> None:
+    async def shutdown(
+        self,
+        code: int = 1001,
+        message: bytes = b"server shutting down",
+        timeout: float = CLOSE_TIMEOUT,
+    ) -> None:
         """Server shutdown: release, write what is queued, close with `code`; all within
-        `CLOSE_TIMEOUT`, after which the socket is aborted."""
+        `timeout` seconds, after which the socket is aborted."""
         if self.state is not OPEN:
             return
         self._release(code, drop_output=False)
         writer = self._writer
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 if writer is not None:
                     await asyncio.wait([writer])
                 await self.ws.close(code=code, message=message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -58,3 +59,14 @@ class SlowStarter(Driver):
 
     def on_load(self) -> None:
         time.sleep(0.4)
+
+
+class Stubborn(Driver):
+    """A careless driver: a command that swallows every cancellation."""
+
+    generic_name = "Stubborn"
+
+    async def ignore_cancel(self) -> str:
+        while True:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(60)

@@ -15,7 +15,12 @@ from runtime.testing import RuntimeHandle
 
 def open_raw_websocket(rt: RuntimeHandle, api_key: str | None = None) -> socket.socket:
     """A WebSocket past its handshake on a plain socket with a small receive buffer."""
-    host, port = rt.url.removeprefix("http://").split(":")
+    return open_raw_websocket_at(rt.url, api_key or rt.api_key)
+
+
+def open_raw_websocket_at(url: str, api_key: str) -> socket.socket:
+    """`open_raw_websocket` to the runtime at `url` (http://host:port)."""
+    host, port = url.removeprefix("http://").split(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, int(port)))
@@ -24,7 +29,7 @@ def open_raw_websocket(rt: RuntimeHandle, api_key: str | None = None) -> socket.
         (
             f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"X-API-Key: {api_key or rt.api_key}\r\n\r\n"
+            f"X-API-Key: {api_key}\r\n\r\n"
         ).encode()
     )
     response = b""

@@ -20,18 +20,31 @@ import yaml
 from runtime.server import CONTROL_PATH
 from runtime.testing import ExecError, run_runtime
 
-from .conftest import USER_KEY, lifecycle_config
+from .conftest import OTHER_KEY, USER_KEY, lifecycle_config
+from .support import open_raw_websocket_at, read_reply, read_until_closed, send_request
 
 REPO = Path(__file__).resolve().parents[2]
 GRACE = 1.0
 SHORT, LONG = 0.2, 60.0
+#: Execs each of the two connections has in flight at the signal (half short, half long).
+EXECS_EACH = 100
+#: REST execs in flight at the signal, all longer than the grace.
+REST_EXECS = 3
+#: Batches of 50 status changes of 20 kB sent before a client that stopped reading is cut off
+#: (it is once 32 MiB wait for it: about 35 batches).
+MAX_FLOOD_BATCHES = 200
+#: Status changes of 20 kB queued for a client that stopped reading (below its 32 MiB cut-off).
+STUCK_CHANGES = 600
 
 
 async def _start_server(
-    tmp_path: Path, grace: float = GRACE
+    tmp_path: Path, grace: float = GRACE, *, stubborn: bool = False
 ) -> tuple[asyncio.subprocess.Process, str]:
     marker = tmp_path / "unloaded.txt"
     config = lifecycle_config(shutdown_grace=grace, log_format="json", log_level="info")
+    if stubborn:
+        config["modules"]["mod-s"] = {"driver": "tests.lifecycle.drivers:Stubborn"}
+        config["systems"]["sys-1"]["modules"].append("mod-s")
     for module in config["modules"].values():
         module["settings"] = {"unload_marker": str(marker)}
     path = tmp_path / "config.yaml"
@@ -76,16 +89,44 @@ async def _collect(
     return frames, connection.close_code
 
 
+def _http_url(ws_url: str) -> str:
+    return ws_url.replace("ws", "http", 1).removesuffix(CONTROL_PATH)
+
+
+async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
+    async with http.get(url + "/metrics") as response:
+        text = await response.text()
+    (value,) = [line.split()[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(value)
+
+
+async def _rest_execs_in_flight(
+    http: aiohttp.ClientSession, url: str
+) -> list[asyncio.Task[tuple[int, Any]]]:
+    """REST execs running when this returns (the only execs running then)."""
+
+    async def rest_exec() -> tuple[int, Any]:
+        async with http.post(url + "/api/engine/v2/systems/sys-1/Worker_2/slow", json=[LONG]) as r:
+            return r.status, await r.json()
+
+    tasks = [asyncio.create_task(rest_exec()) for _ in range(REST_EXECS)]
+    while await _metric(http, url, "placeos_runtime_execs_in_flight") < REST_EXECS:
+        await asyncio.sleep(0.05)
+    return tasks
+
+
 async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
     process, ws_url = await _start_server(tmp_path)
+    http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
     try:
+        rest_execs = await _rest_execs_in_flight(http, _http_url(ws_url))
         clients = [
             await websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY})
             for _ in range(2)
         ]
         expected: dict[tuple[int, int], float] = {}
         for number, client in enumerate(clients):
-            for request_id in range(1, 9):
+            for request_id in range(1, EXECS_EACH + 1):
                 seconds = SHORT if request_id % 2 else LONG
                 expected[(number, request_id)] = seconds
                 request = {
@@ -111,7 +152,9 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
         results = await asyncio.wait_for(asyncio.gather(*collectors), GRACE + 10)
         returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
         elapsed = time.monotonic() - signalled
+        rest_replies = await asyncio.gather(*rest_execs)
     finally:
+        await http.close()
         if process.returncode is None:
             process.kill()
             await process.wait()
@@ -124,13 +167,16 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
         assert close_code == 1001
         replies = [f for f in frames if f.get("type") in ("success", "error")]
         ids = sorted(f["id"] for f in replies)
-        assert ids == list(range(1, 9)), f"each exec gets exactly one reply: {ids}"
+        assert ids == list(range(1, EXECS_EACH + 1)), f"each exec gets exactly one reply: {ids}"
         for reply in replies:
             if expected[(number, reply["id"])] == SHORT:
                 assert (reply["type"], reply["value"]) == ("success", SHORT)
             else:
                 assert (reply["type"], reply["error_code"]) == ("error", 7)
                 assert reply["msg"] == "server shutting down"
+    for status, body in rest_replies:
+        assert status == 503
+        assert (body["error"], body["message"]) == ("unexpected failure", "server shutting down")
     unloaded = (tmp_path / "unloaded.txt").read_text(encoding="utf-8").split()
     assert sorted(unloaded) == ["mod-v", "mod-w"]
     closed = [line for line in log_lines if line.get("event") == "connection closed"]
@@ -201,3 +247,117 @@ async def test_stop_answers_rest_execs_and_reports_not_ready() -> None:
         assert (body["error"], body["message"]) == ("unexpected failure", "server shutting down")
         response.release()
         await stopping
+
+
+async def test_sigterm_after_a_cut_off_client_read_again(tmp_path: Path) -> None:
+    """A client cut off (1008) for not reading that then reads again leaves nothing waiting:
+    the exec it left running is cancelled at the grace and the process exits in time."""
+    process, ws_url = await _start_server(tmp_path)
+    url = _http_url(ws_url)
+    http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
+    sock = await asyncio.to_thread(open_raw_websocket_at, url, USER_KEY)
+    try:
+        send_request(sock, id=1, cmd="bind", sys="sys-1", mod="Worker", name="a")
+        send_request(sock, id=2, cmd="debug", sys="sys-1", mod="mod-w", name="x")
+        send_request(sock, id=3, cmd="exec", sys="sys-1", mod="Worker", name="slow", args=[LONG])
+        send_request(sock, id=4, cmd="bind", sys="sys-1", mod="Worker", name="b")
+        assert (await asyncio.to_thread(read_reply, sock, 4))["type"] == "success"
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": OTHER_KEY}) as ws:
+            cutoffs = "placeos_runtime_slow_client_cutoffs_total"
+            for batch in range(MAX_FLOOD_BATCHES):
+                for n in range(batch * 50, (batch + 1) * 50):
+                    request = {"id": n, "cmd": "exec", "sys": "sys-1", "mod": "Worker"}
+                    args = ["a", [n, "x" * 20_000]]
+                    await ws.send(orjson.dumps({**request, "name": "set_status", "args": args}))
+                while orjson.loads(await ws.recv())["id"] != n:
+                    pass
+                if await _metric(http, url, cutoffs) == 1:
+                    break
+            else:
+                pytest.fail("the client that stopped reading was never cut off")
+        assert await _metric(http, url, "placeos_runtime_bindings") == 0
+        assert await _metric(http, url, "placeos_runtime_debug_streams") == 0
+        code = await asyncio.to_thread(read_until_closed, sock)  # the client reads again
+        assert code in (1008, None)
+        while await _metric(http, url, "placeos_runtime_connections") != 0:
+            await asyncio.sleep(0.05)
+        assert await _metric(http, url, "placeos_runtime_execs_in_flight") == 1
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+        elapsed = time.monotonic() - signalled
+    finally:
+        sock.close()
+        await http.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert returncode == 0
+    assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
+    assert process.stderr is not None
+    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+    closed = [line for line in log_lines if line.get("event") == "connection closed"]
+    assert sorted(line["code"] for line in closed) == [1000, 1008]
+
+
+async def test_sigterm_with_a_client_that_stopped_reading(tmp_path: Path) -> None:
+    """Frames waiting for a client that does not read do not hold the exit past the bound."""
+    process, ws_url = await _start_server(tmp_path)
+    url = _http_url(ws_url)
+    http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
+    sock = await asyncio.to_thread(open_raw_websocket_at, url, USER_KEY)
+    try:
+        send_request(sock, id=1, cmd="bind", sys="sys-1", mod="Worker", name="a")
+        send_request(sock, id=2, cmd="exec", sys="sys-1", mod="Worker", name="slow", args=[LONG])
+        assert (await asyncio.to_thread(read_reply, sock, 1))["type"] == "success"
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": OTHER_KEY}) as ws:
+            for n in range(STUCK_CHANGES):  # several MiB, below the per-connection cut-off
+                request = {"id": n, "cmd": "exec", "sys": "sys-1", "mod": "Worker"}
+                args = ["a", [n, "x" * 20_000]]
+                await ws.send(orjson.dumps({**request, "name": "set_status", "args": args}))
+            await ws.send("ping")
+            while await ws.recv() != "pong":
+                pass
+        assert await _metric(http, url, "placeos_runtime_pending_output_bytes") > 0
+        assert await _metric(http, url, "placeos_runtime_slow_client_cutoffs_total") == 0
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+        elapsed = time.monotonic() - signalled
+    finally:
+        sock.close()
+        await http.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert returncode == 0
+    assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
+
+
+async def test_sigterm_with_a_command_that_ignores_cancellation(tmp_path: Path) -> None:
+    """A careless driver's command that swallows every cancellation gets its one reply and
+    does not keep the process alive."""
+    process, ws_url = await _start_server(tmp_path, stubborn=True)
+    try:
+        async with websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY}) as ws:
+            request = {"id": 1, "cmd": "exec", "sys": "sys-1", "mod": "Stubborn"}
+            await ws.send(orjson.dumps({**request, "name": "ignore_cancel"}).decode())
+            await ws.send("ping")
+            assert await ws.recv() == "pong"
+            process.send_signal(signal.SIGTERM)
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), GRACE + 10))
+            assert (reply["id"], reply["error_code"], reply["msg"]) == (
+                1,
+                7,
+                "server shutting down",
+            )
+        assert await asyncio.wait_for(process.wait(), GRACE + 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stderr is not None
+    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+    assert "tasks ignored cancellation; exiting without them" in [
+        line["event"] for line in log_lines
+    ]

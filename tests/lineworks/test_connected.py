@@ -151,7 +151,10 @@ async def test_an_idle_module_follows_the_outage_and_warns_once(
         await wait_status(client, "connected", True)
         assert rt.driver(MOD).status["connected"] is True
     err = capfd.readouterr().err
-    warnings = [line for line in err.splitlines() if "[warning" in line and MOD in line]
+    warnings = [  # the runtime's own loop watchdog may also name the module on a busy machine
+        line for line in err.splitlines()
+        if "[warning" in line and MOD in line and "event loop blocked" not in line
+    ]
     assert len(warnings) == 1 and "LINE WORKS unavailable" in warnings[0]
     assert "cannot reach LINE WORKS" in warnings[0]
 
