@@ -8,8 +8,10 @@ it over the old one are seen too, and it keeps only events for the files it trac
 A change set is handled in one go, code first: changed modules and their local dependants are
 loaded from source and swapped under the live instances (`reload_code`), then a changed config is
 validated and applied (`reload_config`). A file whose content hashes the same as what is running
-is ignored. Anything that cannot be loaded leaves the running code and configuration as they
-were, and says why in the log and to the debug subscribers of the modules concerned.
+is ignored. Each module given new code (or, by the config, another driver) has its reserved status
+`$interface` set to a digest of its metadata, so bound clients know to fetch its commands again
+(`interface_signal`). Anything that cannot be loaded leaves the running code and configuration
+as they were, and says why in the log and to the debug subscribers of the modules concerned.
 
 The watcher's debounce is kept short (`DEBOUNCE_MS` / `STEP_MS`) so that an edit answers with
 the new code well within a second.
@@ -30,6 +32,7 @@ from watchfiles import Change, awatch
 
 from runtime.config import load_config
 from runtime.errors import ConfigError
+from runtime.interface_signal import publish_interface
 from runtime.logs import get_logger, module_logger
 from runtime.modules import Module
 from runtime.reload_code import (
@@ -213,6 +216,7 @@ class Reloader:
                 continue
             outcome = await apply_class(host, module, new_class)
             getattr(report, outcome).append(module_id)
+            publish_interface(host.store, module)
         self._refresh_index()
         report.seconds = time.perf_counter() - started
         log.info(
@@ -255,6 +259,8 @@ class Reloader:
             return report
         changes = await apply_config(self.runtime, config)
         self._config_digest = digest
+        for module_id in changes.replaced:
+            publish_interface(self.runtime.host.store, self.runtime.host.modules[module_id])
         report.added, report.removed = changes.added, changes.removed
         report.updated, report.restarted = changes.updated, changes.replaced
         self._refresh_index()

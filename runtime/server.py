@@ -20,6 +20,7 @@ from protocol import MAX_FRAME_BYTES, ErrorCode
 from runtime import access_log
 from runtime.auth import Authenticator, AuthError, Principal
 from runtime.config import RuntimeConfig
+from runtime.console import add_console_routes
 from runtime.errors import ExecFailure
 from runtime.health import HealthRoutes
 from runtime.interface import RUNTIME_VERSION
@@ -107,6 +108,7 @@ class Runtime:
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
         add_openapi_route(app)
+        add_console_routes(app)
         return app
 
     # -- lifecycle ---------------------------------------------------------------------------
