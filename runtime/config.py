@@ -123,11 +123,21 @@ class SystemConfig(_Strict):
     modules: list[str] = []
 
 
+class ClusterConfig(_Strict):
+    """`cluster:`: join the hosts sharing one Redis."""
+
+    redis: str = Field(pattern=r"^rediss?://")
+    node_uri: str = Field(pattern=r"^https?://[^/]+$")
+    ttl: float = Field(default=6.0, gt=0)
+    secret: str | None = Field(default=None, min_length=16)
+
+
 class RuntimeConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     modules: dict[str, ModuleConfig] = {}
     systems: dict[str, SystemConfig] = {}
+    cluster: ClusterConfig | None = None
 
 
 def validation_problems(exc: ValidationError) -> list[Problem]:

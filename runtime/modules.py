@@ -14,7 +14,8 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -74,6 +75,25 @@ class ExecResult:
     code: int = 200
 
 
+class ModuleState(StrEnum):
+    """Where a module is in its life; only `ModuleHost` changes it."""
+
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPING = "stopping"
+    REMOTE = "remote"  # in a cluster: runs on another host
+
+
+class RemoteExec(Protocol):
+    """Runs commands of modules hosted elsewhere (the cluster's exec routing)."""
+
+    def execute(
+        self, module: Module, method: str, args: list[Any] | dict[str, Any]
+    ) -> Coroutine[Any, Any, ExecResult]: ...
+
+
 @dataclass(eq=False)
 class Module:
     """A running driver instance and what it was configured with."""
@@ -83,7 +103,7 @@ class Module:
     driver_class: type[Driver]
     settings: dict[str, Any]
     instance: Driver | None = None
-    state: str = "stopped"  # starting | running | failed | stopped
+    state: ModuleState = ModuleState.STOPPED
     error: str | None = None
     started_at: float = field(default_factory=time.time)
 
@@ -104,8 +124,8 @@ class Module:
             "id": self.id,
             "name": self.name,
             "driver": self.config.driver,
-            "running": self.state == "running",
-            "state": self.state,
+            "running": self.state is ModuleState.RUNNING,
+            "state": self.state.value,
         }
         if self.error:
             info["error"] = self.error
@@ -141,6 +161,10 @@ class ModuleHost:
         self.modules: dict[str, Module] = {}
         self.systems: dict[str, System] = {}
         self.lookup_listeners: list[Callable[[], None]] = []
+        #: In a cluster: which modules this host runs (the others are REMOTE) and how their
+        #: commands reach them. None on a single host, where every module runs here.
+        self.hosted_here: Callable[[str], bool] | None = None
+        self.remote: RemoteExec | None = None
         self.deadlines = Deadlines()
 
     # -- configuration -----------------------------------------------------------------------
@@ -152,6 +176,7 @@ class ModuleHost:
             self.modules[module_id] = self._new_module(module_id, module_config)
         self._rebuild_lookups()
         await asyncio.gather(*(self.start_module(m) for m in self.modules.values()))
+
 
     def _new_module(self, module_id: str, config: ModuleConfig) -> Module:
         driver_class = load_driver_class(config.driver)
@@ -208,8 +233,14 @@ class ModuleHost:
 
     async def start_module(self, module: Module) -> None:
         """Instantiate the driver and run `on_load` under the module's load timeout."""
+        if self.hosted_here is not None and not self.hosted_here(module.id):
+            module.state = ModuleState.REMOTE  # another host runs it
+            return
+        if module.state in (ModuleState.STARTING, ModuleState.RUNNING) and module.instance:
+            log.warning("module already running: no second instance", module_id=module.id)
+            return
         self.store.clear(module.id)
-        module.state, module.error = "starting", None
+        module.state, module.error = ModuleState.STARTING, None
         module.started_at = time.time()
         try:
             module.instance = self._instantiate(module)
@@ -229,13 +260,13 @@ class ModuleHost:
             )
             self._mark_failed(module, reason, None if isinstance(exc, TimeoutError) else exc)
             return
-        module.state = "running"
+        module.state = ModuleState.RUNNING
         if not module.driver_class.manages_connected:
             module.instance["connected"] = True
         log.info("module started", module_id=module.id, driver=module.config.driver)
 
     def _mark_failed(self, module: Module, reason: str, exc: BaseException | None) -> None:
-        module.state, module.error = "failed", reason
+        module.state, module.error = ModuleState.FAILED, reason
         if module.instance is not None:
             module.instance.schedule.clear()
             module.instance["load_error"] = reason
@@ -257,15 +288,46 @@ class ModuleHost:
         """Cancel its timers and run `on_unload` (bounded by the load timeout)."""
         instance = module.instance
         if instance is None:
+            if module.state is not ModuleState.FAILED:
+                module.state = ModuleState.STOPPED
             return
         instance.schedule.clear()
-        if module.state in ("running", "failed"):
+        if module.state in (ModuleState.RUNNING, ModuleState.FAILED):
+            module.state = ModuleState.STOPPING
             try:
                 async with asyncio.timeout(module.config.load_timeout):
                     await call_hook(instance.on_unload)
             except Exception as exc:
                 module_logger(module.id, self.tap).error("on_unload failed", exc_info=exc)
-        module.state = "stopped"
+        module.state = ModuleState.STOPPED
+
+    async def hand_over(self, module: Module) -> None:
+        """Stop a module that now runs on another host (cluster rebalance or lost lease)."""
+        await self.stop_module(module)
+        module.instance = None
+        module.state, module.error = ModuleState.REMOTE, None
+
+    def halt(self, module: Module) -> None:
+        """Stop a module at once, without `on_unload` (it lost the right to run here)."""
+        if module.instance is not None:
+            module.instance.schedule.clear()
+        module.instance = None
+        module.state, module.error = ModuleState.REMOTE, None
+
+    def replace_class(
+        self, module: Module, driver_class: type[Driver], config: ModuleConfig | None = None
+    ) -> None:
+        """Give a stopped (or code-swapped) module a new driver class and merged settings."""
+        if config is not None:
+            module.config = config
+        module.driver_class = driver_class
+        self.set_settings(module, self.merged_settings(module.id, module.config, driver_class))
+
+    def set_settings(self, module: Module, settings: dict[str, Any]) -> None:
+        """Store merged settings, handing them to the live instance (no hook runs)."""
+        module.settings = settings
+        if module.instance is not None:
+            module.instance._runtime_context.settings = settings
 
     async def restart_module(self, module: Module) -> None:
         """Stop and start a module with its current settings."""
@@ -278,7 +340,7 @@ class ModuleHost:
         if module.instance is None:
             return
         module.instance._runtime_context.settings = settings
-        if module.state == "failed":
+        if module.state is ModuleState.FAILED:
             await self.restart_module(module)
             return
         await self.run_on_update(module, "settings")
@@ -336,11 +398,33 @@ class ModuleHost:
             raise ExecFailure(
                 ErrorCode.MODULE_NOT_FOUND, f"could not find module {name}_{index} in {sys_id}"
             )
+        return self.start_module_exec(module, method, args, clearance)
+
+    def start_module_exec(
+        self,
+        module: Module,
+        method: str,
+        args: list[Any] | dict[str, Any],
+        clearance: Clearance,
+    ) -> ExecResult | Coroutine[Any, Any, ExecResult]:
+        """`start_exec` for a module already resolved; a remote module's exec is routed."""
         instance = module.instance
-        if module.state != "running" or instance is None:
+        if module.state is ModuleState.REMOTE and self.remote is not None:
+            command = interface_of(module.driver_class, Driver).commands.get(method)
+            if command is None:
+                raise ExecFailure(ErrorCode.BAD_REQUEST, f"could not find function {method}")
+            if not clearance.allows(command.level):
+                message = f"attempted to access privileged function {method}"
+                raise ExecFailure(ErrorCode.ACCESS_DENIED, message, 401)
+            try:
+                command.bind(args)
+            except ArgumentError as exc:
+                raise ExecFailure(ErrorCode.BAD_REQUEST, str(exc), 400) from None
+            return self.remote.execute(module, method, args)
+        if module.state is not ModuleState.RUNNING or instance is None:
             raise ExecFailure(
                 ErrorCode.UNEXPECTED_FAILURE,
-                f"module {module.id} is not running ({module.error or module.state})",
+                f"module {module.id} is not running ({module.error or module.state.value})",
             )
         command = interface_of(type(instance), Driver).commands.get(method)
         if command is None:

@@ -26,7 +26,7 @@ from typing import Any
 from runtime.driver import Driver
 from runtime.interface import interface_of
 from runtime.logs import module_logger
-from runtime.modules import Module, ModuleHost
+from runtime.modules import Module, ModuleHost, ModuleState
 from runtime.scheduler import Callback
 
 _MISSING: Any = object()
@@ -204,8 +204,8 @@ async def apply_class(host: ModuleHost, module: Module, new_class: type[Driver] 
         return "failed"
     instance = module.instance
     blocker: str | None
-    if instance is None or module.state not in ("running", "starting"):
-        blocker = f"module was {module.state}"
+    if instance is None or module.state not in (ModuleState.RUNNING, ModuleState.STARTING):
+        blocker = f"module was {module.state.value}"
     else:
         blocker = swap_blocker(type(instance), new_class)
         if blocker is None:
@@ -213,22 +213,20 @@ async def apply_class(host: ModuleHost, module: Module, new_class: type[Driver] 
                 instance.__class__ = new_class
             except TypeError as exc:
                 blocker = str(exc)
-    settings = host.merged_settings(module.id, module.config, new_class)
-    module.driver_class = new_class
+    old_settings = module.settings
+    host.replace_class(module, new_class)
     if blocker is not None or instance is None:
         module_log.warning(
             "driver code reloaded; stopping and starting the module with its settings",
             driver=module.config.driver,
             reason=blocker,
         )
-        module.settings = settings
         await host.restart_module(module)
         return "restarted"
     timers = instance.schedule.rebind(lambda callback: rebind_callback(instance, callback))
-    if settings != module.settings:  # default_settings may have changed in the new code
-        module.settings = settings
-        instance._runtime_context.settings = settings
+    if module.settings != old_settings:  # default_settings may have changed in the new code
+        module_log.info("settings changed with the new driver defaults")
     module_log.info("driver code reloaded", driver=module.config.driver, timers=timers)
-    if module.state == "running":
+    if module.state is ModuleState.RUNNING:
         await host.run_on_update(module, "reload")
     return "swapped"

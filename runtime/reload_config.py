@@ -54,7 +54,7 @@ async def apply_config(runtime: Runtime, new: RuntimeConfig) -> ConfigChanges:
             continue
         if module_config.driver != module.config.driver:
             await host.stop_module(module)
-            module.driver_class = load_driver_class(module_config.driver)
+            host.replace_class(module, load_driver_class(module_config.driver), module_config)
             changes.replaced.append(module_id)
         module.config = module_config
 
@@ -62,7 +62,7 @@ async def apply_config(runtime: Runtime, new: RuntimeConfig) -> ConfigChanges:
 
     for module_id in changes.replaced:
         module = host.modules[module_id]
-        module.settings = host.merged_settings(module_id, module.config, module.driver_class)
+        host.replace_class(module, module.driver_class)
         await host.start_module(module)
     for module_id, module in list(host.modules.items()):
         if module_id in changes.replaced:

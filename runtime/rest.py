@@ -82,14 +82,14 @@ class RestRoutes:
         module_id = self._module_id(request)
         if module_id is None:
             return _json({})
-        snapshot = self.runtime.store.snapshot(module_id)
+        snapshot = await self.runtime.store.fetch_snapshot(module_id)
         return _json({key: value.decode() for key, value in snapshot.items()})
 
     async def state_lookup(self, request: web.Request) -> web.Response:
         module_id = self._module_id(request)
         value = None
         if module_id is not None:
-            value = self.runtime.store.get(module_id, request.match_info["key"])
+            value = await self.runtime.store.fetch(module_id, request.match_info["key"])
         return _raw_json(value if value is not None else b"null")
 
     async def functions(self, request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ import asyncio
 import enum
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from protocol import MAX_FRAME_BYTES, ErrorCode
 from runtime import access_log
 from runtime.auth import Authenticator, AuthError, Principal
+from runtime.cluster.routes import COMMAND_PREFIX, ClusterRoutes
 from runtime.config import RuntimeConfig
 from runtime.console import add_console_routes
 from runtime.errors import ExecFailure
@@ -33,6 +34,9 @@ from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import Hub, Session
 from runtime.status import StatusStore
 from runtime.watchdog import LoopWatchdog
+
+if TYPE_CHECKING:
+    from runtime.cluster.node import ClusterNode
 
 CONTROL_PATH = "/api/engine/v2/systems/control"
 #: Routes under /api/ that need no credential.
@@ -76,8 +80,16 @@ class Runtime:
         self.config = config
         self.config_path = config_path
         self.tap = tap if tap is not None else DebugTap()
-        self.store = StatusStore()
+        self.cluster: ClusterNode | None = None
+        if config.cluster is not None:
+            from runtime.cluster.node import ClusterNode
+
+            self.cluster = ClusterNode(config.cluster)
+        self.store: StatusStore = self.cluster.store if self.cluster else StatusStore()
         self.host = ModuleHost(self.store, self.tap)
+        if self.cluster is not None:
+            self.cluster.attach(self.host)
+            self.tap = self.cluster.relay_tap(self.tap)  # sessions see remote modules' lines
         self.auth = Authenticator(config.auth, admin_keys)
         self.sessions: set[Session] = set()
         self.state = RuntimeState.CREATED
@@ -108,6 +120,7 @@ class Runtime:
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
         add_openapi_route(app)
+        ClusterRoutes(self).add_to(app)
         add_console_routes(app)
         return app
 
@@ -115,8 +128,10 @@ class Runtime:
 
     @property
     def ready(self) -> bool:
-        """Whether start-up is over and shutdown has not begun."""
-        return self.state is RuntimeState.SERVING
+        """Whether start-up is over and shutdown has not begun (in a cluster: and this host is
+        registered, with Redis answering)."""
+        serving = self.state is RuntimeState.SERVING
+        return serving and (self.cluster is None or self.cluster.ready)
 
     def module_counts(self) -> dict[str, int]:
         """How many modules are in each state."""
@@ -162,6 +177,8 @@ class Runtime:
         shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         self.url = f"http://{shown_host}:{bound_port}"
         await self.host.apply(self.config)
+        if self.cluster is not None:
+            await self.cluster.start()  # places this host's modules; others route here
         self._pong_task = asyncio.get_running_loop().create_task(self._pong_loop())
         self.state = RuntimeState.SERVING
         return self.url
@@ -175,6 +192,8 @@ class Runtime:
         grace = self.config.server.shutdown_grace if grace is None else grace
         if self._pong_task is not None:
             self._pong_task.cancel()
+        if self.cluster is not None:
+            await self.cluster.leave()  # the others place our modules as soon as we let go
         runner = self._runner
         if runner is not None:
             for site in list(runner.sites):
@@ -190,6 +209,8 @@ class Runtime:
         log.info(
             "shutting down", execs_running=running, connections=len(self.sessions), grace_s=grace
         )
+        if self.cluster is not None:
+            await self.cluster.stop()  # unload our modules, hand their leases over
         closing = [s.shutdown(timeout=SHUTDOWN_STEP_TIMEOUT) for s in list(self.sessions)]
         await asyncio.gather(*closing)
         if runner is not None:
@@ -287,10 +308,15 @@ class Runtime:
 
     @web.middleware
     async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS or not request.path.startswith("/api/"):
+        if (
+            request.path in PUBLIC_PATHS
+            or not request.path.startswith("/api/")
+            or request.path.startswith(COMMAND_PREFIX)  # takes the cluster secret itself
+        ):
             return await handler(request)
         try:
-            request[PRINCIPAL_KEY] = self.auth.authenticate(request)
+            peer = await self.cluster.peer(request) if self.cluster is not None else None
+            request[PRINCIPAL_KEY] = peer or self.auth.authenticate(request)
         except AuthError as exc:
             self.auth_failed(request, str(exc))
             return web.Response(

@@ -65,6 +65,14 @@ class StatusStore:
             self.set(module_id, key, None)
         self._values.pop(module_id, None)
 
+    async def fetch(self, module_id: str, key: str) -> bytes | None:
+        """`get` for callers that may be served by a store shared between hosts."""
+        return self.get(module_id, key)
+
+    async def fetch_snapshot(self, module_id: str) -> dict[str, bytes]:
+        """`snapshot` for callers that may be served by a store shared between hosts."""
+        return self.snapshot(module_id)
+
     def subscribe(self, module_id: str, key: str, subscriber: Subscriber) -> None:
         """Deliver changes of (module, key) to `subscriber`."""
         self._subscribers.setdefault((module_id, key), set()).add(subscriber)
