@@ -1,4 +1,4 @@
-"""`python -m runtime serve | exec | watch | interface`."""
+"""`python -m runtime serve | exec | watch | ls | interface`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import ipaddress
 import os
 import signal
 import sys
@@ -15,34 +16,59 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import websockets
 
 from runtime.auth import generate_api_key
-from runtime.config import load_config, load_driver_class
+from runtime.cli_client import add_client_commands, run_client_command
+from runtime.config import RuntimeConfig, load_config, load_driver_class
 from runtime.driver import Driver
 from runtime.errors import ConfigError
-from runtime.interface import interface_of
+from runtime.interface import RUNTIME_VERSION, interface_of
 from runtime.logs import configure_logging, get_logger
 from runtime.loop_runner import run_bounded
 from runtime.server import CONTROL_PATH, Runtime
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+API_KEY_ENV = "RUNTIME_API_KEY"
+DEPLOY_DOC = "docs/deploy.md"
+
 #: Package imported by name for `serve` without a config (it wires drivers and emulators).
 EMBEDDED_DEFAULT = "embedded"
 
 log = get_logger(component="cli")
 
 
+def version_text() -> str:
+    """`placeos-runtime X.Y.Z` as installed (the source tree's version otherwise)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("placeos-runtime")
+    except PackageNotFoundError:
+        installed = RUNTIME_VERSION
+    return f"placeos-runtime {installed}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__)
+    parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="host the configured systems")
     serve.add_argument("--config", type=Path, help="YAML config (default: the embedded demo)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
-    serve.add_argument("--api-key", action="append", default=[], help="admin API key (repeatable)")
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        help=f"admin API key (repeatable); also read from env {API_KEY_ENV}",
+    )
     serve.add_argument("--reload", action="store_true", help="hot-reload drivers and config")
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="validate --config (and import its drivers), print the result and exit; "
+        "starts nothing",
+    )
     serve.add_argument("--log-format", choices=["json", "console"])
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
@@ -52,61 +78,101 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop (uvloop: pip install 'placeos-runtime[uvloop]')",
     )
 
-    for name, help_text in (("exec", "run one command"), ("watch", "print status changes")):
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("sys")
-        sub.add_argument("module", metavar="MODULE_SLUG")
-        if name == "exec":
-            sub.add_argument("method")
-            sub.add_argument("args", nargs="*", metavar="ARG", help="JSON, else a plain string")
-        else:
-            sub.add_argument("status", nargs="+", metavar="STATUS")
-        sub.add_argument("--url", default=os.environ.get("RUNTIME_URL", DEFAULT_URL))
-        sub.add_argument("--api-key", default=os.environ.get("RUNTIME_API_KEY"))
+    add_client_commands(commands)
 
     interface = commands.add_parser("interface", help="print a driver's metadata JSON")
     interface.add_argument("driver", metavar="DRIVER_IMPORT_PATH")
     return parser
 
 
-def parse_arg(text: str) -> Any:
-    """A command-line argument as JSON, falling back to the plain string."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
-
-
 # -- serve ---------------------------------------------------------------------------------
 
 
+def admin_keys_with_sources(
+    options: argparse.Namespace, config: RuntimeConfig
+) -> tuple[list[str], str | None]:
+    """The extra admin keys, each source logged (never the key); and a generated key if any."""
+    for position, entry in enumerate(config.auth.api_keys):
+        if entry.clearance == "admin":
+            label = f" ({entry.name})" if entry.name else ""
+            log.info("admin key accepted", source=f"config auth.api_keys[{position}]{label}")
+    admin_keys = list(options.api_key)
+    for number, _ in enumerate(options.api_key, 1):
+        log.info("admin key accepted", source=f"--api-key option #{number}")
+    from_env = os.environ.get(API_KEY_ENV)
+    if from_env:
+        admin_keys.append(from_env)
+        log.warning(
+            "admin key accepted",
+            source=f"environment variable {API_KEY_ENV}",
+            note=f"unset {API_KEY_ENV} in this shell unless it is meant as an admin key",
+        )
+    if admin_keys or config.auth.api_keys or config.auth.jwt is not None:
+        return admin_keys, None
+    generated = generate_api_key()
+    log.info("admin key accepted", source="generated at start (printed once)")
+    return [generated], generated
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, config: RuntimeConfig) -> None:
+    """Listening beyond loopback with no proxy configured in front deserves a warning."""
+    if not is_loopback(host) and not config.server.trusted_proxies:
+        log.warning(
+            "listening beyond loopback without a reverse proxy in front",
+            host=host,
+            advice=f"terminate TLS in a proxy and set server.trusted_proxies; see {DEPLOY_DOC}",
+        )
+
+
 async def serve(options: argparse.Namespace) -> int:
+    configure_logging(options.log_format or "console", options.log_level or "info")
     async with AsyncExitStack() as stack:
         server_overrides: dict[str, Any] = {}
         banner: list[str] = []
         if options.config is not None:
             config = load_config(options.config)
+            if options.check:
+                counts = (
+                    _count(len(config.modules), "module"),
+                    _count(len(config.systems), "system"),
+                )
+                print(f"{options.config}: ok ({counts[0]}, {counts[1]})")
+                return 0
         else:
-            configure_logging(options.log_format or "console", options.log_level or "info")
             embedded = await importlib.import_module(EMBEDDED_DEFAULT).start_embedded(
-                stack, server_overrides)
+                stack, server_overrides
+            )
             config, banner = embedded.config, embedded.banner
         server = config.server
         configure_logging(
             options.log_format or server.log_format, options.log_level or server.log_level
         )
-        admin_keys = list(options.api_key)
-        if os.environ.get("RUNTIME_API_KEY"):
-            admin_keys.append(os.environ["RUNTIME_API_KEY"])
-        generated = None
-        if not admin_keys and not config.auth.api_keys and config.auth.jwt is None:
-            generated = generate_api_key()
-            admin_keys.append(generated)
+        admin_keys, generated = admin_keys_with_sources(options, config)
         runtime = Runtime(config, admin_keys=admin_keys, config_path=options.config)
-        url = await runtime.start(
-            options.host or server.host, options.port if options.port is not None else server.port
-        )
+        host = options.host or server.host
+        port = options.port if options.port is not None else server.port
+        try:
+            url = await runtime.start(host, port)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            print(f"error: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
+            return 1
         stack.push_async_callback(runtime.stop)
+        warn_if_exposed(host, config)
         if options.reload or server.reload:
             await _start_reloader(runtime, stack)
         if generated is not None:
@@ -146,84 +212,20 @@ def _on_signal(handler: Callable[[], None]) -> None:
             loop.add_signal_handler(sig, handler)
 
 
-# -- exec / watch ----------------------------------------------------------------------------
-
-
-def _control_url(base: str) -> str:
-    base = base.rstrip("/")
-    if base.startswith("http"):
-        base = "ws" + base[4:]
-    return base + CONTROL_PATH
-
-
-async def _connect(options: argparse.Namespace) -> websockets.ClientConnection:
-    headers = {"X-API-Key": options.api_key} if options.api_key else {}
-    return await websockets.connect(_control_url(options.url), additional_headers=headers)
-
-
-def _address(slug: str) -> tuple[str, int]:
-    from protocol import parse_module_slug
-
-    return parse_module_slug(slug)
-
-
-async def run_exec(options: argparse.Namespace) -> int:
-    name, index = _address(options.module)
-    request = {
-        "id": 1,
-        "cmd": "exec",
-        "sys": options.sys,
-        "mod": name,
-        "index": index,
-        "name": options.method,
-        "args": [parse_arg(a) for a in options.args],
-    }
-    async with await _connect(options) as ws:
-        await ws.send(orjson.dumps(request).decode())
-        async for message in ws:
-            frame = orjson.loads(message) if message != "pong" else None
-            if not frame or frame.get("id") != 1 or frame.get("type") == "notify":
-                continue
-            if frame["type"] == "error":
-                print(orjson.dumps(frame).decode(), file=sys.stderr)
-                return 1
-            print(orjson.dumps(frame.get("value"), option=orjson.OPT_INDENT_2).decode())
-            return 0
-    print("connection closed before a reply", file=sys.stderr)
-    return 1
-
-
-async def run_watch(options: argparse.Namespace) -> int:
-    name, index = _address(options.module)
-    async with await _connect(options) as ws:
-        for number, status in enumerate(options.status, 1):
-            request = {
-                "id": number,
-                "cmd": "bind",
-                "sys": options.sys,
-                "mod": name,
-                "index": index,
-                "name": status,
-            }
-            await ws.send(orjson.dumps(request).decode())
-        async for message in ws:
-            if message == "pong":
-                continue
-            frame = orjson.loads(message)
-            if frame.get("type") == "error":
-                print(orjson.dumps(frame).decode(), file=sys.stderr)
-                return 1
-            if frame.get("type") == "notify":
-                line = {"name": frame["meta"]["name"], "value": frame.get("value")}
-                print(orjson.dumps(line).decode(), flush=True)
-    return 0
-
-
 def print_interface(options: argparse.Namespace) -> int:
     driver_class = load_driver_class(options.driver)
     metadata = interface_of(driver_class, Driver).metadata
     print(orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+def _print_config_error(exc: ConfigError) -> None:
+    if len(exc.problems) > 1:
+        print(f"config error: {len(exc.problems)} problems", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+    else:
+        print(f"config error: {exc}", file=sys.stderr)
 
 
 def run_on_loop(coro: Coroutine[Any, Any, int], loop: str) -> int:
@@ -241,20 +243,21 @@ def run_on_loop(coro: Coroutine[Any, Any, int], loop: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = build_parser().parse_args(argv)
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.command == "serve" and options.check and options.config is None:
+        parser.error("serve --check needs --config PATH")
     try:
         if options.command == "serve":
             return run_on_loop(serve(options), options.loop)
-        if options.command == "exec":
-            return asyncio.run(run_exec(options))
-        if options.command == "watch":
-            return asyncio.run(run_watch(options))
-        return print_interface(options)
+        if options.command == "interface":
+            return print_interface(options)
+        return asyncio.run(run_client_command(options))
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        _print_config_error(exc)
         return 2
     except KeyboardInterrupt:
         return 130
-    except (OSError, websockets.InvalidStatus) as exc:
+    except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

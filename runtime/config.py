@@ -1,30 +1,41 @@
 """The YAML config: servers, auth, modules and systems, validated with pydantic.
 
-A bad file is refused with one message naming the file, the key path and the problem, e.g.
-`config.yaml: systems.sys-1.modules[2]: unknown module 'mod-x'`.
+A bad file is refused with every problem it has, one line each naming the file, the key path
+and the problem, e.g. `config.yaml: systems.sys-1.modules[2]: unknown module 'mod-x'`.
 """
 
 from __future__ import annotations
 
 import importlib
 import ipaddress
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from runtime.config_source import (
+    Problem,
+    YamlError,
+    key_path,
+    parse_yaml,
+    resolve_paths,
+    substitute_env,
+)
 from runtime.errors import ConfigError
+from runtime.logs import get_logger
 
 if TYPE_CHECKING:
     from runtime.driver import Driver
 
 DEFAULT_EXEC_TIMEOUT = 120.0
 DEFAULT_LOAD_TIMEOUT = 30.0
+DEFAULT_SHUTDOWN_GRACE = 10.0
 DEFAULT_MAX_AUTH_FAILURES = 20
 DEFAULT_AUTH_FAILURE_WINDOW = 60.0
 DEFAULT_MAX_CONNECTIONS_PER_KEY = 1000
-DEFAULT_SHUTDOWN_GRACE = 10.0
+
+log = get_logger(component="config")
 
 
 class _Strict(BaseModel):
@@ -37,10 +48,16 @@ class ServerConfig(_Strict):
     reload: bool = False
     log_format: Literal["json", "console"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    shutdown_grace: float = Field(default=DEFAULT_SHUTDOWN_GRACE, ge=0)
-    public_metrics: bool = False
+    #: Folders to import drivers from, besides the config file's own folder.
+    driver_paths: list[Path] = []
+    #: Origins allowed by CORS; none means no CORS headers.
     cors_origins: list[str] = []
+    #: Addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: list[str] = []
+    #: Seconds that running requests get to finish when the server stops.
+    shutdown_grace: float = Field(default=DEFAULT_SHUTDOWN_GRACE, ge=0)
+    #: Serve /metrics without a credential.
+    public_metrics: bool = False
 
     @field_validator("cors_origins")
     @classmethod
@@ -76,8 +93,10 @@ class JwtConfig(_Strict):
 class AuthConfig(_Strict):
     api_keys: list[ApiKeyConfig] = []
     jwt: JwtConfig | None = None
+    #: Failed authentications per client address within `failure_window` seconds before 429.
     max_failures: int = Field(default=DEFAULT_MAX_AUTH_FAILURES, ge=1)
     failure_window: float = Field(default=DEFAULT_AUTH_FAILURE_WINDOW, gt=0)
+    #: Open WebSocket connections per credential before the next upgrade gets 429.
     max_connections_per_key: int = Field(default=DEFAULT_MAX_CONNECTIONS_PER_KEY, ge=1)
 
 
@@ -121,49 +140,103 @@ class RuntimeConfig(_Strict):
     cluster: ClusterConfig | None = None
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+def validation_problems(exc: ValidationError) -> list[Problem]:
+    """`(key path, message)` per error of a pydantic validation, never the offending value."""
+    return [
+        (key_path(err["loc"]), err["msg"])
+        for err in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
 
 
-def parse_config(data: Any, source: str = "<config>") -> RuntimeConfig:
-    """Validate a decoded config; raises ConfigError naming `source`, key path and problem."""
+def _references(data: dict[str, Any], skip: set[str]) -> list[Problem]:
+    """Unknown modules named by systems, and drivers that do not import (on the raw data)."""
+    problems: list[Problem] = []
+    raw_modules, raw_systems = data.get("modules"), data.get("systems")
+    modules: dict[Any, Any] = raw_modules if isinstance(raw_modules, dict) else {}
+    systems: dict[Any, Any] = raw_systems if isinstance(raw_systems, dict) else {}
+    for sys_id, system in systems.items():
+        members = system.get("modules") if isinstance(system, dict) else None
+        for position, module_id in enumerate(members if isinstance(members, list) else []):
+            if isinstance(module_id, str) and module_id not in modules:
+                where = f"systems.{sys_id}.modules[{position}]"
+                problems.append((where, f"unknown module {module_id!r}"))
+    for module_id, module in modules.items():
+        where = f"modules.{module_id}.driver"
+        driver = module.get("driver") if isinstance(module, dict) else None
+        if where in skip or not isinstance(driver, str):
+            continue
+        try:
+            load_driver_class(driver)
+        except ConfigError as exc:
+            problems.append((where, str(exc)))
+    return problems
+
+
+def extend_import_path(folders: list[Path]) -> None:
+    """Put driver folders on the import path (once each, after what is already there)."""
+    for folder in folders:
+        text = str(folder)
+        if text not in sys.path:
+            sys.path.append(text)
+            importlib.invalidate_caches()
+
+
+def parse_config(
+    data: Any,
+    source: str = "<config>",
+    *,
+    base_dir: Path | None = None,
+    problems: list[Problem] | None = None,
+) -> RuntimeConfig:
+    """Validate a decoded config; raises ConfigError listing every problem found.
+
+    With `base_dir` (the config file's folder), relative paths resolve against it and it goes on
+    the driver import path with `server.driver_paths`. `problems` found earlier (e.g. while
+    reading the file) are reported together with the rest.
+    """
+    found = list(problems or [])
     if data is None:
         data = {}
+    if not isinstance(data, dict):
+        found.append(("(top level)", "expected a mapping of sections (server, auth, ...)"))
+        raise ConfigError.from_problems(source, found)
+    if base_dir is not None:
+        data = resolve_paths(data, base_dir)
+        folders = [base_dir]
+        server = data.get("server")
+        if isinstance(server, dict) and isinstance(server.get("driver_paths"), list):
+            folders += [Path(p) for p in server["driver_paths"] if isinstance(p, str)]
+        extend_import_path(folders)
+    config: RuntimeConfig | None = None
     try:
         config = RuntimeConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        raise ConfigError(f"{source}: {_location(err['loc'])}: {err['msg']}") from None
-    for sys_id, system in config.systems.items():
-        for position, module_id in enumerate(system.modules):
-            if module_id not in config.modules:
-                where = f"systems.{sys_id}.modules[{position}]"
-                raise ConfigError(f"{source}: {where}: unknown module {module_id!r}")
-    for module_id, module in config.modules.items():
-        try:
-            load_driver_class(module.driver)
-        except Exception as exc:
-            raise ConfigError(f"{source}: modules.{module_id}.driver: {exc}") from None
+        found += validation_problems(exc)
+    if config is not None and base_dir is None:
+        extend_import_path(config.server.driver_paths)
+    found += _references(data, {where for where, _ in found})
+    if found or config is None:
+        raise ConfigError.from_problems(source, found)
     return config
 
 
 def load_config(path: Path) -> RuntimeConfig:
-    """Read and validate a YAML config file."""
+    """Read, substitute and validate a YAML config file; every problem is reported at once."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
-    return parse_config(data, str(path))
+        data, problems = parse_yaml(text)
+    except YamlError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    data, env_problems = substitute_env(data)
+    config = parse_config(
+        data, str(path), base_dir=path.resolve().parent, problems=problems + env_problems
+    )
+    if not config.modules and not config.systems:
+        log.warning("config defines no modules or systems: nothing to host", file=str(path))
+    return config
 
 
 def load_driver_class(import_path: str) -> type[Driver]:

@@ -46,4 +46,19 @@ class ExecFailure(Exception):
 
 
 class ConfigError(Exception):
-    """A configuration that cannot be used; the message names the file, key path and problem."""
+    """A configuration that cannot be used; the message names the file, key path and problem.
+
+    A file with several problems gives one line per problem, all in `problems`.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+
+    @classmethod
+    def from_problems(cls, source: str, problems: list[tuple[str, str]]) -> ConfigError:
+        """One error listing `(key path, problem)` pairs of the file `source`."""
+        lines = [f"{source}: {where}: {problem}" for where, problem in problems]
+        if not lines:
+            lines = [f"{source}: invalid config"]
+        return cls("\n".join(lines), lines)

@@ -30,6 +30,7 @@ from runtime.abuse import (
 )
 from runtime.access import Operation, check_access, operation_of
 from runtime.auth import PRINCIPAL_KEY, AuthError, Principal, Source
+from runtime.openapi import OPENAPI_PATH
 from runtime.origins import OriginPolicy
 
 if TYPE_CHECKING:
@@ -41,8 +42,7 @@ ExtraAuthenticator = Callable[[web.Request], Awaitable[Principal | None]]
 #: Probes an orchestrator sends; never refused for what other clients at that address did.
 UNGATED_PATHS = frozenset({"/healthz", "/readyz"})
 #: API paths served without a credential.
-PUBLIC_API_PATHS = frozenset({"/auth/authority"})
-
+PUBLIC_API_PATHS = frozenset({"/auth/authority", OPENAPI_PATH})
 
 
 def _json(body: object, status: int, headers: dict[str, str] | None = None) -> web.Response:

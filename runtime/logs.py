@@ -148,6 +148,8 @@ def configure_logging(log_format: str = "console", level: str = "info") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
+        # plain tracebacks: the rich formatter (used whenever rich is installed) prints locals,
+        # secrets included
         else structlog.dev.ConsoleRenderer(
             colors=False, exception_formatter=structlog.dev.plain_traceback
         )

@@ -16,9 +16,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from protocol import ErrorCode
 from runtime import jsonenc
-from runtime.config import ModuleConfig, RuntimeConfig, SystemConfig, load_driver_class
+from runtime.config import (
+    ModuleConfig,
+    RuntimeConfig,
+    SystemConfig,
+    load_driver_class,
+    validation_problems,
+)
 from runtime.containment import is_driver_failure
 from runtime.deadlines import Deadlines
 from runtime.driver import Driver, ModuleContext
@@ -234,6 +242,12 @@ class ModuleHost:
             module.instance = self._instantiate(module)
             async with asyncio.timeout(module.config.load_timeout):
                 await call_hook(module.instance.on_load)
+        except ValidationError as exc:
+            problems = [f"{where}: {problem}" for where, problem in validation_problems(exc)]
+            for problem in problems:
+                get_logger(module_id=module.id).error("invalid setting", problem=problem)
+            self._mark_failed(module, f"invalid settings: {'; '.join(problems)}", None)
+            return
         except BaseException as exc:
             if not is_driver_failure(exc):
                 raise

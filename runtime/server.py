@@ -31,6 +31,7 @@ from runtime.limits import SHUTTING_DOWN, ExecTracker, OutputBudget
 from runtime.logs import DebugTap, get_logger
 from runtime.metrics import RuntimeMetrics
 from runtime.modules import ExecResult, ModuleHost
+from runtime.openapi import add_openapi_route
 from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import Hub, Session
 from runtime.status import StatusStore
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from runtime.cluster.node import ClusterNode
 
 CONTROL_PATH = "/api/engine/v2/systems/control"
+#: Routes under /api/ that need no credential.
 #: Frames above this size close the connection (1009); up to MAX_FRAME_BYTES get an error reply.
 HARD_FRAME_LIMIT = 4 * MAX_FRAME_BYTES
 #: Seconds between the unsolicited text `pong` PlaceOS sends every connection.
@@ -123,6 +125,7 @@ class Runtime:
         app.router.add_get(CONTROL_PATH, self.control)
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
+        add_openapi_route(app)
         ClusterRoutes(self).add_to(app)
         add_console_routes(app)
         self.gate.install(app)
@@ -146,7 +149,11 @@ class Runtime:
         return counts
 
     async def start(self, host: str | None = None, port: int | None = None) -> str:
-        """Start every module, then listen; returns the base URL."""
+        """Listen first, then start every module; returns the base URL.
+
+        The socket is bound before any module starts, so a port in use fails at once with the
+        OSError and nothing started (no `on_load` ran, no vendor was contacted).
+        """
         self.state = RuntimeState.STARTING
         self.watchdog.start()
         try:
@@ -156,7 +163,6 @@ class Runtime:
             raise
 
     async def _start(self, host: str | None, port: int | None) -> str:
-        await self.host.apply(self.config)
         self._runner = web.AppRunner(
             self.app,
             access_log=None,
@@ -168,10 +174,16 @@ class Runtime:
         site = web.TCPSite(
             self._runner, bind_host, self.config.server.port if port is None else port
         )
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         bound_port = self._runner.addresses[0][1]
         shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
         self.url = f"http://{shown_host}:{bound_port}"
+        await self.host.apply(self.config)
         if self.cluster is not None:
             await self.cluster.start()  # places this host's modules; others route here
         self._pong_task = asyncio.get_running_loop().create_task(self._pong_loop())

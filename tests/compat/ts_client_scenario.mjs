@@ -6,6 +6,8 @@
 //   COMPAT_AUTH    "api-key" (setAPI_Key) or "bearer" (setToken with the API key as the token)
 //   COMPAT_SYS     system id (default "sys-compat")
 //   COMPAT_MODULE  module as ts-client addresses it, e.g. "Display" or "Display_2"
+//   COMPAT_SECURE  "1" to connect with https:// and wss:// (e.g. through a TLS proxy; trust its
+//                  CA with NODE_EXTRA_CA_CERTS)
 //
 // Prints one line `COMPAT_RESULT <json>` and exits. The script observes and records; the pytest
 // test (test_ts_client.py) judges. The API key is replaced by "<api-key>" everywhere it reports.
@@ -17,6 +19,8 @@ const API_KEY = process.env.COMPAT_API_KEY;
 const AUTH = process.env.COMPAT_AUTH || 'api-key';
 const SYS = process.env.COMPAT_SYS || 'sys-compat';
 const MODULE = process.env.COMPAT_MODULE || 'Display';
+const SECURE = process.env.COMPAT_SECURE === '1';
+const SCHEME = SECURE ? 'https' : 'http';
 const STEP_TIMEOUT_MS = 5000;
 const WATCHDOG_MS = 15000;
 const UNDEFINED = '<undefined>';
@@ -102,9 +106,9 @@ globalThis.localStorage = new MemoryStorage();
 globalThis.sessionStorage = new MemoryStorage();
 globalThis.window = globalThis;
 globalThis.location = {
-    protocol: 'http:',
+    protocol: `${SCHEME}:`,
     host: HOST,
-    href: `http://${HOST}/`,
+    href: `${SCHEME}://${HOST}/`,
     hash: '',
     search: '',
     pathname: '/',
@@ -206,10 +210,10 @@ async function scenario() {
 
     await pc.setup({
         host: HOST,
-        secure: false,
-        auth_uri: `http://${HOST}/auth/oauth/authorize`,
-        token_uri: `http://${HOST}/auth/token`,
-        redirect_uri: `http://${HOST}/oauth-resp.html`,
+        secure: SECURE,
+        auth_uri: `${SCHEME}://${HOST}/auth/oauth/authorize`,
+        token_uri: `${SCHEME}://${HOST}/auth/token`,
+        redirect_uri: `${SCHEME}://${HOST}/oauth-resp.html`,
         scope: 'public',
         handle_login: false,
         token_header: true,
