@@ -63,23 +63,25 @@ async def idle_outage(monitor: HealthMonitor, clock: ManualClock, changes: State
         await clock.next_sleeper()
         await set_down(True)
         down_at = clock.now()
-        while len(changes.values) < 2:
-            await clock.next_sleeper()
-            clock.advance_to_next()
-            await _after_probe(monitor, clock, changes, 2)
-        assert changes.values[1] is False
+        assert await _probe_until_change(monitor, clock, changes, 2) is False
         disconnected_after = clock.now() - down_at
         await set_down(False)
         up_at = clock.now()
-        while len(changes.values) < 3:
-            await clock.next_sleeper()
-            clock.advance_to_next()
-            await _after_probe(monitor, clock, changes, 3)
-        assert changes.values[2] is True
+        assert await _probe_until_change(monitor, clock, changes, 3) is True
         return OutageTimes(disconnected_after, clock.now() - up_at)
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+
+async def _probe_until_change(monitor: HealthMonitor, clock: ManualClock,
+                              changes: StateChanges, count: int) -> bool:
+    """Wake the sleeping probe, one interval at a time, until the ``count``-th change."""
+    while len(changes.values) < count:
+        await clock.next_sleeper()
+        clock.advance_to_next()
+        await _after_probe(monitor, clock, changes, count)
+    return changes.values[count - 1]
 
 
 async def _after_probe(monitor: HealthMonitor, clock: ManualClock, changes: StateChanges,
