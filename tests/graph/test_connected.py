@@ -19,7 +19,7 @@ from drivers.vendor_client import HealthMonitor, ManualClock, SlidingWindowLimit
 from embedded.settings import graph_settings
 from fixtures.emulator_base import RunningEmulator
 from runtime.testing import TestClient, run_runtime
-from tests.graph.emulator_helpers import SYSTEM, api_log, fault, graph_config, log_length
+from tests.graph.emulator_helpers import SYSTEM, api_log, fault, graph_config, log_length, seed
 from tests.vendor_client.outage import StateChanges, idle_outage
 from tests.vendor_client.windows import busiest_window
 
@@ -67,7 +67,7 @@ async def test_the_graph_client_never_starts_more_than_rate_limit_requests_a_sec
     clock = ManualClock()
     starts: list[float] = []
     limiter = SlidingWindowLimiter(5, clock=clock, on_start=starts.append)
-    users = [u["id"] for u in (await _seed(emulator))["users"]][:23]
+    users = [u["id"] for u in (await seed(emulator))["users"]][:23]
     async with graph_client(emulator, limiter=limiter, batch_requests=False,
                             clock=clock) as client:
         await client.get("/users", params={"$top": 1})  # the token, fetched once
@@ -79,12 +79,6 @@ async def test_the_graph_client_never_starts_more_than_rate_limit_requests_a_sec
     assert len(starts) == len(sent) == 23
     assert busiest_window(starts) == 5
     assert max(starts) - min(starts) >= 4.0  # 23 starts at 5 a second need five windows
-
-
-async def _seed(emulator: RunningEmulator) -> dict[str, Any]:
-    from tests.graph.emulator_helpers import seed
-
-    return await seed(emulator)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
