@@ -51,11 +51,6 @@ class Denied:
     message: str
 
 
-def is_protected(module_name: str) -> bool:
-    """Whether only Support and Admin may reach a module of this name."""
-    return module_name.startswith(PROTECTED_PREFIX)
-
-
 def check_access(
     clearance: Clearance, operation: Operation, module_name: str | None = None
 ) -> Denied | None:

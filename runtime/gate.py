@@ -152,17 +152,17 @@ class Gate:
             return None  # 404 / 405 follow from the router
         operation = operation_of(route.handler, request.method)
         module_name: str | None = None
+        index = 1
         slug = match.get("slug")
         sys_id = match.get("sys", "")
         if slug is not None:
-            name, index = parse_module_slug(slug)
+            module_name, index = parse_module_slug(slug)
             if not 1 <= index <= INT32_MAX:
                 message = f"could not find module {slug} in {sys_id}"
                 status, body = failure_envelope(
-                    ErrorCode.MODULE_NOT_FOUND, message, sys_id, name, 0
+                    ErrorCode.MODULE_NOT_FOUND, message, sys_id, module_name, 0
                 )
                 return web.Response(body=body, status=status, content_type="application/json")
-            module_name = name
         elif "module_id" in match:
             module = self.runtime.host.modules.get(match["module_id"])
             module_name = module.name if module is not None else None
@@ -171,9 +171,8 @@ class Gate:
             return None
         if operation is Operation.EXEC:
             self.runtime.metrics.execs.failed(ErrorCode.ACCESS_DENIED, 0.0)
-        name, index = parse_module_slug(slug) if slug is not None else (module_name or "", 1)
         status, body = failure_envelope(
-            ErrorCode.ACCESS_DENIED, denied.message, sys_id, name, index
+            ErrorCode.ACCESS_DENIED, denied.message, sys_id, module_name or "", index
         )
         return web.Response(body=body, status=status, content_type="application/json")
 

@@ -8,8 +8,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from runtime.auth import AuthError
-from runtime.rest import PRINCIPAL_KEY
+from runtime.auth import PRINCIPAL_KEY, AuthError
 
 if TYPE_CHECKING:
     from runtime.server import Runtime
