@@ -199,32 +199,42 @@ class Runtime:
         grace = self.config.server.shutdown_grace if grace is None else grace
         if self._pong_task is not None:
             self._pong_task.cancel()
-        if self.cluster is not None:
-            await self.cluster.leave()  # the others place our modules as soon as we let go
         runner = self._runner
-        if runner is not None:
-            for site in list(runner.sites):
-                await site.stop()
-        running = self.execs.in_flight
-        finished = await self.execs.drain(grace)
-        if not finished:
-            left = self.execs.in_flight
-            log.warning("execs still running after the shutdown grace", count=left, grace_s=grace)
-            await self.execs.cancel_all(SHUTDOWN_STEP_TIMEOUT)
-            for session in list(self.sessions):
-                session.abandon_execs()
-        log.info(
-            "shutting down", execs_running=running, connections=len(self.sessions), grace_s=grace
-        )
-        if self.cluster is not None:
-            await self.cluster.stop()  # unload our modules, hand their leases over
-        closing = [s.shutdown(timeout=SHUTDOWN_STEP_TIMEOUT) for s in list(self.sessions)]
-        await asyncio.gather(*closing)
-        if runner is not None:
-            await runner.cleanup()
-        await self.host.stop_all()
-        self.watchdog.stop()
-        self.state = RuntimeState.STOPPED
+        try:  # whatever fails on the way, the listener, modules and watchdog are given back
+            if self.cluster is not None:
+                await self.cluster.leave()  # the others place our modules as soon as we let go
+            if runner is not None:
+                for site in list(runner.sites):
+                    await site.stop()
+            running = self.execs.in_flight
+            finished = await self.execs.drain(grace)
+            if not finished:
+                log.warning(
+                    "execs still running after the shutdown grace",
+                    count=self.execs.in_flight,
+                    grace_s=grace,
+                )
+                await self.execs.cancel_all(SHUTDOWN_STEP_TIMEOUT)
+                for session in list(self.sessions):
+                    session.abandon_execs()
+            log.info(
+                "shutting down",
+                execs_running=running,
+                connections=len(self.sessions),
+                grace_s=grace,
+            )
+            if self.cluster is not None:
+                await self.cluster.stop()  # unload our modules, hand their leases over
+            closing = [s.shutdown(timeout=SHUTDOWN_STEP_TIMEOUT) for s in list(self.sessions)]
+            await asyncio.gather(*closing)
+        finally:
+            try:
+                if runner is not None:
+                    await runner.cleanup()
+                await self.host.stop_all()
+            finally:
+                self.watchdog.stop()
+                self.state = RuntimeState.STOPPED
 
     async def _pong_loop(self) -> None:
         while True:
