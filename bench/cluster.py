@@ -171,8 +171,8 @@ async def main(options: argparse.Namespace) -> int:
     try:
         for _ in range(2):
             host = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
+            hosts.append(host)  # before start: a host that fails to start is killed too
             await host.start()
-            hosts.append(host)
         await wait_placed(redis, hosts, options.ttl * 3 + 10)
         placed = await owners(redis)
         owner = next(h for h in hosts if h.url in placed.values())
@@ -202,8 +202,8 @@ async def main(options: argparse.Namespace) -> int:
 
         print_header(f"failover after kill -9, ttl {options.ttl:g} s (seconds)")
         third = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
-        await third.start()
         hosts.append(third)
+        await third.start()
         await wait_placed(redis, hosts, options.ttl * 3 + 10)
         times = []
         for _ in range(options.kills):
@@ -213,8 +213,8 @@ async def main(options: argparse.Namespace) -> int:
             hosts.remove(victim)
             times.append(await wait_placed(redis, hosts, options.ttl * 3 + 10))
             fresh = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
-            await fresh.start()
             hosts.append(fresh)
+            await fresh.start()
             await wait_placed(redis, hosts, options.ttl * 3 + 10)
         median = statistics.median(times)
         ok &= median <= options.ttl + 2

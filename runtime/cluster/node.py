@@ -73,6 +73,7 @@ class ClusterNode:
         self.host: ModuleHost | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._maintenance: asyncio.Task[None] | None = None
+        self._renewal: asyncio.Task[None] | None = None  # leases, between leave and stop
         self.layout = SharedLayout(self.redis, self.uri)
         self.tap: RelayTap | None = None
         self._handing_over: set[str] = set()
@@ -120,7 +121,7 @@ class ClusterNode:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
             self._maintenance = None
-            self._spawn(self._renew_while_leaving())
+            self._renewal = asyncio.get_running_loop().create_task(self._renew_while_leaving())
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             async with asyncio.timeout(REDIS_TIMEOUT):
                 await self.membership.leave()
@@ -159,8 +160,7 @@ class ClusterNode:
     async def stop(self) -> None:
         """Leave, stop local modules, release their leases (the others start them)."""
         await self.leave()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._cancel_tasks()
         host = self.host
         self._handing_over.update(self.store.local)  # execs arriving now get 421
         if host is not None:
@@ -169,12 +169,15 @@ class ClusterNode:
                 if module is not None:
                     await host.stop_module(module)
         await self.store.flushed_or_timeout()
+        renewal, self._renewal = self._renewal, None
+        if renewal is not None:  # stopped only now: no renewal may re-take a released lease
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
         for module_id in list(self.leases.held):
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 async with asyncio.timeout(REDIS_TIMEOUT):
                     await self.leases.release(module_id)
-        for task in list(self._tasks):
-            task.cancel()
+        await self._cancel_tasks()
         if self.tap is not None:
             await self.tap.close()
         await self.store.close()
@@ -413,6 +416,14 @@ class ClusterNode:
             "nodes": nodes,
             "owners": dict(self.owners),
         }
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the background tasks and wait for them, so none still uses Redis after
+        `stop` closed the connection."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -48,9 +48,7 @@ class ClusterRoutes:
         app.router.add_get(CLUSTER_ROUTE, self.describe)
 
     async def _authorised(self, request: web.Request, node: ClusterNode) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token and await node.check_secret(token.strip()):
+        if await node.peer(request) is not None:
             return True
         try:
             principal = self.runtime.auth.authenticate(request)

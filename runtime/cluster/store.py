@@ -166,9 +166,10 @@ class RedisStatusStore(StatusStore):
                 await self.flushed()
 
     async def flushed(self) -> None:
-        """Return once every queued write has been sent."""
-        while self._queue or self._wake.is_set():
-            await asyncio.sleep(0.005)
+        """Return once every queued write has been sent (the last batch included, not only
+        taken off the queue)."""
+        async with self._done:
+            await self._done.wait_for(lambda: self._sent >= self._queued)
 
     async def _write_loop(self) -> None:
         while True:

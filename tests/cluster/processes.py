@@ -47,26 +47,26 @@ class HostProcess:
         return self.process.pid
 
     async def start(self) -> None:
-        log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "runtime",
-                "serve",
-                "--config",
-                str(self.config_path),
-                "--api-key",
-                API_KEY,
-                "--log-level",
-                "info",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "runtime",
+                    "serve",
+                    "--config",
+                    str(self.config_path),
+                    "--api-key",
+                    API_KEY,
+                    "--log-level",
+                    "info",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
         assert self.process.stdout is not None
         stdout = self.process.stdout
         loop = asyncio.get_running_loop()

@@ -64,6 +64,8 @@ class RedisServer:
                 break
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self.process.poll() is not None:
+                    client.close()
+                    self.kill()  # the fixture's `stop` is never reached when `start` fails
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
         client.close()
