@@ -31,6 +31,7 @@ from _common import (
     add_loop_option,
     client_frame,
     now_ns,
+    parse_frames,
     print_environment,
     print_header,
     print_row,
@@ -149,16 +150,7 @@ class LightClient(asyncio.Protocol):
             self.transport.write(
                 b"".join(client_frame(bind_text(n).encode()) for n in range(self.keys))
             )
-        while len(buffer) >= 2:
-            opcode, size, start = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
-            if size == 126:
-                size, start = int.from_bytes(buffer[2:4], "big"), 4
-            elif size == 127:
-                size, start = int.from_bytes(buffer[2:10], "big"), 10
-            if len(buffer) < start + size:
-                return
-            payload = bytes(buffer[start : start + size])
-            del buffer[: start + size]
+        for opcode, payload in parse_frames(buffer):
             if opcode == 0x1:
                 self._text(payload)
             elif opcode == 0x9 and self.transport is not None:

@@ -15,10 +15,9 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from runtime.auth import generate_api_key
 from runtime.cli_client import add_client_commands, run_client_command
+from runtime.cli_output import print_json
 from runtime.config import RuntimeConfig, load_config, load_driver_class
 from runtime.driver import Driver
 from runtime.errors import ConfigError
@@ -215,7 +214,7 @@ def _on_signal(handler: Callable[[], None]) -> None:
 def print_interface(options: argparse.Namespace) -> int:
     driver_class = load_driver_class(options.driver)
     metadata = interface_of(driver_class, Driver).metadata
-    print(orjson.dumps(metadata, option=orjson.OPT_INDENT_2).decode())
+    print_json(metadata)
     return 0
 
 

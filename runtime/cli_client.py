@@ -13,7 +13,13 @@ import orjson
 import websockets
 
 from protocol import parse_module_slug
-from runtime.cli_output import print_functions, print_status, print_systems, print_table
+from runtime.cli_output import (
+    print_functions,
+    print_json,
+    print_status,
+    print_systems,
+    print_table,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 SYSTEMS_API = "/api/engine/v2/systems"
@@ -188,7 +194,7 @@ async def run_exec(options: argparse.Namespace) -> int:
             if frame["type"] == "error":
                 print(orjson.dumps(frame).decode(), file=sys.stderr)
                 return 1
-            print(orjson.dumps(frame.get("value"), option=orjson.OPT_INDENT_2).decode())
+            print_json(frame.get("value"))
             return 0
     raise CliFailure("connection closed before a reply")
 
@@ -304,14 +310,14 @@ async def run_ls(options: argparse.Namespace) -> int:
         if options.sys is None:
             systems = await _get(session, options, SYSTEMS_API)
             if options.json:
-                print(orjson.dumps(systems, option=orjson.OPT_INDENT_2).decode())
+                print_json(systems)
             else:
                 print_systems(systems)
             return 0
         system = await _get(session, options, f"{SYSTEMS_API}/{options.sys}")
         if options.module is None:
             if options.json:
-                print(orjson.dumps(system, option=orjson.OPT_INDENT_2).decode())
+                print_json(system)
             else:
                 rows = [
                     [f"{m['name']}_{m['index']}", m["id"], m["driver"], m["state"]]
@@ -324,7 +330,7 @@ async def run_ls(options: argparse.Namespace) -> int:
         status = await _get(session, options, f"{SYSTEMS_API}/{options.sys}/{slug}")
         if options.json:
             body = {"functions": functions, "status": status}
-            print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+            print_json(body)
         else:
             print_functions(functions)
             print()

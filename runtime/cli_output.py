@@ -15,6 +15,11 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
+def print_json(value: Any) -> None:
+    """`value` as indented JSON (what `--json` and `exec` print)."""
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
 def print_table(headers: list[str], rows: list[list[Any]]) -> None:
     """Columns padded to their widest cell; `(none)` under the headers when there are no rows."""
     cells = [[_cell(v) for v in row] for row in rows]

@@ -54,7 +54,7 @@ async def apply_config(runtime: Runtime, new: RuntimeConfig) -> ConfigChanges:
             continue
         if module_config.driver != module.config.driver:
             await host.stop_module(module)
-            host.replace_class(module, load_driver_class(module_config.driver), module_config)
+            module.driver_class = load_driver_class(module_config.driver)  # settings merged below
             changes.replaced.append(module_id)
         module.config = module_config
 

@@ -25,10 +25,11 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
-async def run_cli(
+async def spawn_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
-) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
+) -> asyncio.subprocess.Process:
+    """Start `python -m runtime ARGS` with stdout and stderr piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "runtime",
@@ -38,6 +39,12 @@ async def run_cli(
         env=env or cli_env(),
         cwd=cwd,
     )
+
+
+async def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[int, str, str]:
+    process = await spawn_cli(*args, env=env, cwd=cwd)
     out, err = await asyncio.wait_for(process.communicate(), CLI_TIMEOUT)
     return process.returncode or 0, out.decode(), err.decode()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from runtime.cli_client import RECONNECT_INITIAL_DELAY
-from tests.ops.cli_support import ROOT, Served, cli_env, free_port, run_cli, start_serve
+from tests.ops.cli_support import Served, cli_env, free_port, run_cli, spawn_cli, start_serve
 
 KEY = "ops-cli-admin-key"
 USER_KEY = "ops-cli-user-key"
@@ -239,10 +238,7 @@ async def test_watch_reconnects_when_the_server_goes_away(tmp_path: Path) -> Non
     port = free_port()
     config = write_config(tmp_path, port)
     server = await start_serve("--config", str(config), log=tmp_path / "first.log")
-    watcher = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "runtime",
+    watcher = await spawn_cli(
         "watch",
         "sys-1",
         "Display_1",
@@ -254,10 +250,6 @@ async def test_watch_reconnects_when_the_server_goes_away(tmp_path: Path) -> Non
         KEY,
         "--retry-for",
         "60",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(),
-        cwd=ROOT,
     )
     assert watcher.stdout is not None and watcher.stderr is not None
     try:
@@ -280,10 +272,7 @@ async def test_watch_reconnects_when_the_server_goes_away(tmp_path: Path) -> Non
 
 
 async def test_watch_gives_up_after_retry_for(served: Served, tmp_path: Path) -> None:
-    watcher = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "runtime",
+    watcher = await spawn_cli(
         "watch",
         "sys-1",
         "Display_1",
@@ -294,10 +283,6 @@ async def test_watch_gives_up_after_retry_for(served: Served, tmp_path: Path) ->
         KEY,
         "--retry-for",
         "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(),
-        cwd=ROOT,
     )
     assert watcher.stdout is not None
     assert json.loads(await _line(watcher.stdout)) == {"name": "connected", "value": True}
@@ -308,10 +293,7 @@ async def test_watch_gives_up_after_retry_for(served: Served, tmp_path: Path) ->
 
 
 async def test_watch_notes_a_status_without_a_value(served: Served) -> None:
-    watcher = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "runtime",
+    watcher = await spawn_cli(
         "watch",
         "sys-1",
         "Display_1",
@@ -321,10 +303,6 @@ async def test_watch_notes_a_status_without_a_value(served: Served) -> None:
         served.url,
         "--api-key",
         KEY,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(),
-        cwd=ROOT,
     )
     assert watcher.stdout is not None and watcher.stderr is not None
     try:
