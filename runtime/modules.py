@@ -173,7 +173,6 @@ class ModuleHost:
         self._rebuild_lookups()
         await asyncio.gather(*(self.start_module(m) for m in self.modules.values()))
 
-
     def _new_module(self, module_id: str, config: ModuleConfig) -> Module:
         driver_class = load_driver_class(config.driver)
         return Module(module_id, config, driver_class, self.merged_settings(module_id, config))

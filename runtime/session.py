@@ -145,12 +145,8 @@ class Session(Outbound, Streams):
         self._ended: asyncio.Future[None] | None = None
 
     @property
-    def closed(self) -> bool:
-        """Whether the session has left OPEN (it takes no more frames)."""
-        return self.state is not OPEN
-
-    @property
     def is_open(self) -> bool:
+        """Whether the session is still OPEN (it takes frames)."""
         return self.state is OPEN
 
     # -- outbound --------------------------------------------------------------------------

@@ -72,6 +72,20 @@ async def _start_server(
             return process, url.replace("http", "ws", 1) + CONTROL_PATH
 
 
+async def _sigterm_and_wait(process: asyncio.subprocess.Process) -> tuple[int, float]:
+    """SIGTERM the server and wait for its exit: its return code and the seconds it took."""
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+    return returncode, time.monotonic() - signalled
+
+
+async def _kill_if_running(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
 async def _collect(
     connection: websockets.ClientConnection, pong: asyncio.Event
 ) -> tuple[list[dict[str, Any]], int]:
@@ -155,9 +169,7 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
         rest_replies = await asyncio.gather(*rest_execs)
     finally:
         await http.close()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_if_running(process)
     assert process.stderr is not None
     log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
 
@@ -207,9 +219,7 @@ async def test_a_second_signal_ends_the_grace(tmp_path: Path) -> None:
             )
         assert await asyncio.wait_for(process.wait(), 10) == 0
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_if_running(process)
 
 
 async def test_stop_answers_rest_execs_and_reports_not_ready() -> None:
@@ -282,16 +292,11 @@ async def test_sigterm_after_a_cut_off_client_read_again(tmp_path: Path) -> None
         while await _metric(http, url, "placeos_runtime_connections") != 0:
             await asyncio.sleep(0.05)
         assert await _metric(http, url, "placeos_runtime_execs_in_flight") == 1
-        signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
-        elapsed = time.monotonic() - signalled
+        returncode, elapsed = await _sigterm_and_wait(process)
     finally:
         sock.close()
         await http.close()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_if_running(process)
     assert returncode == 0
     assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
     assert process.stderr is not None
@@ -320,16 +325,11 @@ async def test_sigterm_with_a_client_that_stopped_reading(tmp_path: Path) -> Non
                 pass
         assert await _metric(http, url, "placeos_runtime_pending_output_bytes") > 0
         assert await _metric(http, url, "placeos_runtime_slow_client_cutoffs_total") == 0
-        signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
-        elapsed = time.monotonic() - signalled
+        returncode, elapsed = await _sigterm_and_wait(process)
     finally:
         sock.close()
         await http.close()
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_if_running(process)
     assert returncode == 0
     assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
 
@@ -353,9 +353,7 @@ async def test_sigterm_with_a_command_that_ignores_cancellation(tmp_path: Path) 
             )
         assert await asyncio.wait_for(process.wait(), GRACE + 10) == 0
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _kill_if_running(process)
     assert process.stderr is not None
     log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
     assert "tasks ignored cancellation; exiting without them" in [
