@@ -4,7 +4,8 @@
 module share one timeout length, so the deadlines of the execs started with one length arrive in
 the order they were registered: an insertion-ordered dict per length is a queue whose head
 expires first, an exec that ends removes itself in O(1), and one `call_at` per length, set for
-the head, serves them all.
+the head, serves them all. A deadline counts from the exec's start, which may lie before its
+registration (an exec is registered only once it suspends).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import asyncio
 
 Entry = tuple[float, asyncio.Task[object]]
+
+#: asyncio's own loop clock, which is `time.monotonic()`.
+_MONOTONIC_TIME = asyncio.BaseEventLoop.time
 
 
 class _Group:
@@ -34,13 +38,16 @@ class Deadlines:
         self._groups: dict[float, _Group] = {}
         self._expired: set[asyncio.Task[object]] = set()
 
-    def add(self, task: asyncio.Task[object], timeout: float) -> None:
-        """Cancel `task` in `timeout` seconds unless `remove` is called first."""
+    def add(self, task: asyncio.Task[object], timeout: float, started: float | None = None) -> None:
+        """Cancel `task` `timeout` seconds after `started` (a `time.monotonic()` reading; now
+        when None, or when the loop keeps another clock) unless `remove` is called first."""
         group = self._groups.get(timeout)
         if group is None:
             group = self._groups[timeout] = _Group()
         loop = task.get_loop()
-        group.tasks[task] = loop.time() + timeout
+        if started is None or type(loop).time is not _MONOTONIC_TIME:
+            started = loop.time()
+        group.tasks[task] = started + timeout
         if group.handle is None:
             self._arm(loop, timeout, group)
 

@@ -26,7 +26,8 @@ SHUTTING_DOWN = "server shutting down"
 
 
 class ExecTracker:
-    """Async execs in flight: per credential, in total, and the tasks running them."""
+    """Async execs in flight: per credential, in total, and the tasks running them (a task
+    runs one exec at a time, but may run others before and after it)."""
 
     __slots__ = ("_grace_ended", "_idle", "by_credential", "limit", "stopping", "tasks")
 
@@ -95,11 +96,25 @@ class ExecTracker:
 
     async def cancel_all(self, wait: float) -> None:
         """Cancel every exec still running and wait up to `wait` seconds for them to reply."""
-        tasks = list(self.tasks)
-        for task in tasks:
+        for task in list(self.tasks):
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=wait)
+        await self.wait_idle(wait)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until no exec runs; whether none does.
+
+        Waits for the execs, not their tasks: a suspended exec may run in a pooled runner task
+        that outlives it (runtime/tasks.py).
+        """
+        if not self.tasks:
+            return True
+        self._idle = idle = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await idle.wait()
+        except TimeoutError:
+            pass
+        return not self.tasks
 
 
 class _Holder(Protocol):

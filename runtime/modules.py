@@ -14,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
+from time import monotonic
+from types import CoroutineType
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -37,6 +39,7 @@ from runtime.redaction import backtrace_lines, exception_message
 from runtime.scheduler import Scheduler
 from runtime.security import Clearance
 from runtime.status import StatusStore
+from runtime.tasks import current_task_of, resume
 
 log = get_logger(component="modules")
 
@@ -448,19 +451,38 @@ class ModuleHost:
             return self._finish_exec(module, method, result)
         return _encode_result(module, method, result)
 
-    async def _finish_exec(
-        self, module: Module, method: str, pending: Awaitable[Any]
+    async def _finish_exec(self, module: Module, method: str, pending: Awaitable[Any]) -> bytes:
+        """Run a command's first step here; only one that suspends gets an exec deadline.
+
+        The deadline is due `exec_timeout` seconds after the exec started (one shared timer per
+        timeout length, see Deadlines).
+        """
+        started = monotonic()
+        if type(pending) is not CoroutineType:
+            pending = _as_coroutine(pending)
+        try:
+            yielded = pending.send(None)
+        except StopIteration as stop:
+            return _encode_result(module, method, stop.value)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt...: this call's failure
+            if not is_driver_failure(exc):
+                raise
+            raise _driver_failure(module, method, exc) from None
+        return await self._await_suspended(module, method, pending, yielded, started)
+
+    async def _await_suspended(
+        self, module: Module, method: str, pending: Any, yielded: Any, started: float
     ) -> bytes:
-        """Await a command under the module's exec timeout (one shared timer, see Deadlines)."""
+        """The rest of a command that suspended, under its exec deadline."""
         timeout = module.config.exec_timeout
-        task = asyncio.current_task()
+        task = current_task_of(asyncio.get_running_loop())
         if task is None:
             raise RuntimeError("a command can only be awaited inside a task")
         cancelling = task.cancelling()
         deadlines = self.deadlines
-        deadlines.add(task, timeout)
+        deadlines.add(task, timeout, started)
         try:
-            result = await pending
+            result = await resume(pending, yielded)
         except asyncio.CancelledError as exc:
             expired = deadlines.remove(task, timeout)
             if expired and task.uncancel() <= cancelling:
@@ -490,6 +512,11 @@ class ModuleHost:
         """Run a command to the end; raises ExecFailure classified for the reply."""
         outcome = self.start_exec(sys_id, name, index, method, args, clearance)
         return ExecResult(outcome if isinstance(outcome, bytes) else await outcome)
+
+
+async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
+    """A coroutine awaiting an awaitable that is not one (a future a sync command returned)."""
+    return await awaitable
 
 
 def _encode_result(module: Module, method: str, result: Any) -> bytes:

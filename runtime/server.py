@@ -233,6 +233,7 @@ class Runtime:
                     await runner.cleanup()
                 await self.host.stop_all()
             finally:
+                self.hub.starter.close()
                 self.watchdog.stop()
                 self.state = RuntimeState.STOPPED
 

@@ -21,7 +21,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
@@ -50,7 +50,7 @@ from runtime.metrics import RuntimeMetrics
 from runtime.modules import ModuleHost
 from runtime.outbound import Outbound
 from runtime.streams import Binding, BindingKey, Streams
-from runtime.tasks import start_task
+from runtime.tasks import ExecStarter, current_task_of
 
 #: Frames a connection may have waiting to be written before it is cut off.
 MAX_PENDING_FRAMES = 4096
@@ -87,6 +87,7 @@ class Hub:
     output: OutputBudget
     metrics: RuntimeMetrics
     released: Callable[[Session], None]
+    starter: ExecStarter = field(default_factory=ExecStarter)
 
 
 class Session(Outbound, Streams):
@@ -108,6 +109,7 @@ class Session(Outbound, Streams):
         "opened_at",
         "output",
         "principal",
+        "starter",
         "state",
         "stats",
         "tap",
@@ -133,6 +135,7 @@ class Session(Outbound, Streams):
         self.execs = hub.execs
         self.output = hub.output
         self.stats = hub.metrics.execs
+        self.starter = hub.starter
         self.state = OPEN
         self.close_code: int | None = None
         self.opened_at = time.monotonic()
@@ -225,7 +228,8 @@ class Session(Outbound, Streams):
             self._ignore(request)
 
     def _exec(self, req: Request) -> None:
-        """Run a sync command inline; an async one in a task of its own."""
+        """Run a sync command inline; an async one from its first step on in a task of its own
+        (runtime/tasks.py), counted in flight only if it suspends."""
         tasks = self._tasks
         if len(tasks) >= MAX_CONCURRENT_EXECS:
             limit = MAX_CONCURRENT_EXECS
@@ -246,14 +250,12 @@ class Session(Outbound, Streams):
         if isinstance(outcome, bytes):
             self._send_result(req, outcome, started)
             return
-        task = start_task(self._loop, self._await_exec(req, outcome, started))
-        if not task.done():  # (an eagerly started task may already have replied)
+        task = self.starter.start(self._loop, self._await_exec(req, outcome, started))
+        if task is not None:  # it suspended (one that did not has replied already)
             tasks[task] = req
             execs.started(self.credential, task)
 
-    async def _await_exec(
-        self, req: Request, pending: Awaitable[bytes], started: float
-    ) -> None:
+    async def _await_exec(self, req: Request, pending: Awaitable[bytes], started: float) -> None:
         """Reply once the command ends, then stop counting the exec (no done callback)."""
         try:
             result = await pending
@@ -266,9 +268,11 @@ class Session(Outbound, Streams):
         else:
             self._send_result(req, result, started)
         finally:
-            task = asyncio.current_task()
-            if task is not None and self._tasks.pop(task, None) is not None:
-                self.execs.finished(task)
+            tasks = self._tasks
+            if tasks:  # else this exec never suspended, so it was never counted
+                task = current_task_of(self._loop)
+                if task is not None and tasks.pop(task, None) is not None:
+                    self.execs.finished(task)
 
     def _send_result(self, req: Request, value: bytes, started: float) -> None:
         self.stats.success(perf_counter() - started)

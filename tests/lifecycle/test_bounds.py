@@ -66,10 +66,9 @@ async def test_execs_per_credential_count_across_connections_closed_ones_include
             await second.exec("sys-1", "Worker", "slow", [0])
         async with rt.client(OTHER_KEY) as other:  # another credential is not affected
             assert await other.exec("sys-1", "Worker", "slow", [0]) == 0
-            running = list(rt.runtime.execs.tasks)
             await other.exec("sys-1", "Worker", "open_gate")
             await other.exec("sys-1", "Worker", "open_gate", index=2)
-        await asyncio.wait(running)
+        assert await rt.runtime.execs.wait_idle(10.0)
         assert await pending[2] == "released"
         assert rt.runtime.execs.in_flight == 0
         assert await second.exec("sys-1", "Worker", "slow", [0]) == 0

@@ -81,11 +81,10 @@ async def test_execs_of_connections_closed_at_once_count_until_they_end(
             7,
             f"too many requests in flight for this credential (limit {MAX_EXECS_PER_CREDENTIAL})",
         )
-    running = list(rt.runtime.execs.tasks)
     async with await _connect(http, rt, OTHER_KEY) as ws:
         await ws.send_str(_exec(1, "open_gate"))
         assert orjson.loads(await ws.receive_str())["type"] == "success"
-    await asyncio.wait_for(asyncio.wait(running), 30)
+    assert await rt.runtime.execs.wait_idle(30)
     assert gauges(rt) == baseline
 
 
@@ -146,9 +145,8 @@ async def test_connections_dropped_by_reset_leave_nothing(rt: RuntimeHandle) -> 
     assert not rt.runtime.sessions
     # the execs of the dropped connections run on, counted until they end
     assert gauges(rt) == {**baseline, "execs_in_flight": DROPPED // 4}
-    running = list(rt.runtime.execs.tasks)
     rt.driver("mod-w").gate.set()  # type: ignore[attr-defined]
-    await asyncio.wait_for(asyncio.wait(running), 30)
+    assert await rt.runtime.execs.wait_idle(30)
     assert gauges(rt) == baseline
     async with rt.client() as client:
         assert await client.exec("sys-1", "Worker", "slow", [0]) == 0

@@ -97,9 +97,8 @@ async def test_cut_off_then_resumed_reading_ends_the_writer(
     # the exec of the closed connection runs on, counted until it ends
     assert rt.runtime.execs.in_flight == 1
     assert gauges(rt)["execs_in_flight"] == 1
-    running = list(rt.runtime.execs.tasks)
     driver.gate.set()
-    await asyncio.wait_for(asyncio.wait(running), 10)
+    assert await rt.runtime.execs.wait_idle(10)
     assert gauges(rt) == baseline
 
 
