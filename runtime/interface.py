@@ -38,7 +38,8 @@ RESERVED_NAMES = frozenset(
     }
 )
 
-_INTERFACE_ATTR = "__runtime_interface__"
+#: The class attribute holding a driver class's cached interface.
+INTERFACE_ATTR = "__runtime_interface__"
 _EMPTY = inspect.Parameter.empty
 _FAST_TYPES = (str, int, float, bool)
 
@@ -293,8 +294,8 @@ class DriverInterface:
 
 def interface_of(driver_class: type, base: type) -> DriverInterface:
     """The (cached) interface of a driver class. A redefined class gets its own."""
-    cached = driver_class.__dict__.get(_INTERFACE_ATTR)
+    cached = driver_class.__dict__.get(INTERFACE_ATTR)
     if cached is None:
         cached = DriverInterface(driver_class, base)
-        setattr(driver_class, _INTERFACE_ATTR, cached)
+        setattr(driver_class, INTERFACE_ATTR, cached)
     return cached

@@ -33,7 +33,7 @@ from runtime.containment import is_driver_failure
 from runtime.deadlines import Deadlines
 from runtime.driver import Driver, ModuleContext
 from runtime.errors import Abort, ExecFailure
-from runtime.interface import ArgumentError, DriverInterface, interface_of
+from runtime.interface import INTERFACE_ATTR, ArgumentError, DriverInterface, interface_of
 from runtime.logs import DebugTap, get_logger, module_logger
 from runtime.redaction import backtrace_lines, exception_message
 from runtime.scheduler import Scheduler
@@ -42,6 +42,7 @@ from runtime.status import StatusStore
 from runtime.tasks import current_task_of, resume
 
 log = get_logger(component="modules")
+_dumps = jsonenc.dumps
 
 #: Return types that are surely not awaitable (the common results of sync commands).
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, list, dict})
@@ -397,7 +398,9 @@ class ModuleHost:
         no timer: a timeout could not interrupt it anyway). An async one comes back as a
         coroutine to await, which runs it under the module's exec timeout.
         """
-        module = self.resolve(sys_id, name, index)
+        system = self.systems.get(sys_id)  # (`resolve`, inline: once per exec)
+        module_id = None if system is None else system.lookup.get((name, index))
+        module = None if module_id is None else self.modules.get(module_id)
         if module is None:
             raise ExecFailure(
                 ErrorCode.MODULE_NOT_FOUND, f"could not find module {name}_{index} in {sys_id}"
@@ -430,10 +433,13 @@ class ModuleHost:
                 ErrorCode.UNEXPECTED_FAILURE,
                 f"module {module.id} is not running ({module.error or module.state.value})",
             )
-        command = interface_of(type(instance), Driver).commands.get(method)
+        cls = type(instance)
+        interface = cls.__dict__.get(INTERFACE_ATTR) or interface_of(cls, Driver)
+        command = interface.commands.get(method)
         if command is None:
             raise ExecFailure(ErrorCode.BAD_REQUEST, f"could not find function {method}")
-        if not clearance.allows(command.level):
+        level = command.level
+        if level is not None and clearance < level:  # (`Clearance.allows`, inline)
             raise ExecFailure(
                 ErrorCode.ACCESS_DENIED, f"attempted to access privileged function {method}", 401
             )
@@ -449,7 +455,10 @@ class ModuleHost:
             raise _driver_failure(module, method, exc) from None
         if command.is_async or (type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result)):
             return self._finish_exec(module, method, result)
-        return _encode_result(module, method, result)
+        try:
+            return _dumps(result)
+        except TypeError as exc:
+            raise _driver_failure(module, method, exc) from None
 
     async def _finish_exec(self, module: Module, method: str, pending: Awaitable[Any]) -> bytes:
         """Run a command's first step here; only one that suspends gets an exec deadline.
@@ -521,7 +530,7 @@ async def _as_coroutine(awaitable: Awaitable[Any]) -> Any:
 
 def _encode_result(module: Module, method: str, result: Any) -> bytes:
     try:
-        return jsonenc.dumps(result)
+        return _dumps(result)
     except TypeError as exc:
         raise _driver_failure(module, method, exc) from None
 

@@ -247,8 +247,10 @@ class Session(Outbound, Streams):
         except Exception as exc:
             self._send_failure(req, exc, started)
             return
-        if isinstance(outcome, bytes):
-            self._send_result(req, outcome, started)
+        if isinstance(outcome, bytes):  # (`_send_result`, inline: the sync path)
+            self.stats.success(perf_counter() - started)
+            meta = encode_meta(req.sys, req.mod, req.index, req.name)
+            self.send(encode_success(req.id, meta, outcome, 200))
             return
         task = self.starter.start(self._loop, self._await_exec(req, outcome, started))
         if task is not None:  # it suspended (one that did not has replied already)
