@@ -12,7 +12,10 @@ The runner is current from the first step on because `asyncio.timeout()`, `TaskG
 timers and anyio capture `asyncio.current_task()` there: it must be the task that continues the
 command, never the task of the connection that asked for it. A runner serves one exec at a time;
 a cancellation of the runner while it serves an exec is delivered into that exec (also one that
-arrives between the hand-off and the runner's first step); an idle runner that is cancelled ends.
+arrives between the hand-off and the runner's first step); an idle runner that is cancelled ends,
+and so does one whose exec left a cancellation pending (the loop or the runtime is ending).
+Unlike a task of its own, a runner outlives the exec: something that keeps a reference to
+`current_task()` past the command's end and cancels it later would reach the runner's next exec.
 """
 
 from __future__ import annotations

@@ -193,6 +193,7 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
     assert sorted(unloaded) == ["mod-v", "mod-w"]
     closed = [line for line in log_lines if line.get("event") == "connection closed"]
     assert [line["code"] for line in closed] == [1001, 1001]
+    assert not [line for line in log_lines if "destroyed" in str(line.get("event"))]
 
 
 async def test_a_second_signal_ends_the_grace(tmp_path: Path) -> None:

@@ -45,6 +45,20 @@ class Eager(Driver):
         self.gate.set()
         return self.waiting
 
+    async def task_group(self) -> str:
+        async def fails() -> None:
+            await asyncio.sleep(0)
+            raise ValueError("child failed")
+
+        try:
+            async with asyncio.TaskGroup() as group:  # captures the current task at once
+                group.create_task(fails())
+                await asyncio.Event().wait()  # cancelled by the group when the child fails
+        except ExceptionGroup as raised:
+            assert raised.subgroup(ValueError) is not None
+            return "the group cancelled its parent and raised"
+        return "not reached"
+
     async def same_task(self) -> list[Any]:
         before = asyncio.current_task()
         await asyncio.sleep(0)
@@ -127,6 +141,19 @@ async def test_a_timeout_entered_before_the_first_await_fails_only_that_exec(
         assert await gated == "released"
         assert await client.exec("sys-e", "Eager", "state") == [0, "unset"]
     assert rt.runtime.execs.in_flight == 0
+
+
+async def test_a_task_group_entered_in_the_first_step_cancels_the_command_only(
+    rt: RuntimeHandle,
+) -> None:
+    async with rt.client() as client:
+        gated = asyncio.create_task(client.exec("sys-e", "Eager", "wait_gate"))
+        await _driver(rt).reached.wait()
+        result = await client.exec("sys-e", "Eager", "task_group")
+        assert result == "the group cancelled its parent and raised"
+        assert await client.exec("sys-e", "Eager", "open_gate") == 1
+        assert await gated == "released"
+        assert await client.exec("sys-e", "Eager", "state") == [0, "unset"]
 
 
 async def test_current_task_is_the_same_before_and_after_the_first_suspension(
