@@ -28,7 +28,9 @@ from contextvars import Context, copy_context
 from typing import Any
 
 #: Idle runner tasks one loop keeps for the next suspending exec; more end when their exec ends.
-MAX_IDLE_RUNNERS = 64
+#: As many as one credential may have in flight: a burst of that size, repeated, creates no new
+#: tasks (about 1.5 KB each while idle, 3 MB in all).
+MAX_IDLE_RUNNERS = 2048
 
 #: An exec coroutine as the starter takes it: its result is not used (it replies by itself).
 ExecCoroutine = Coroutine[Any, Any, None]
