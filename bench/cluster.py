@@ -4,7 +4,9 @@ Hosts are real `python -m runtime serve` processes sharing one real redis-server
 run in this process. Every figure is printed beside its single-host baseline from the same run:
 
 - exec throughput through a host that does not run the module, as a ratio of the throughput
-  of the owner itself (target >= 50 % at 50 connections);
+  of the owner itself (target >= 50 % at 50 connections): once over the exec channel our hosts
+  use among themselves, once from a host configured with `exec_channel: false`, which sends
+  them by PlaceOS's POST route as it does to PlaceOS nodes;
 - a status change's delivery to a binding held on another host, as a ratio of the delivery
   to a binding on the owner (exec `set` sent, notify received);
 - failover: seconds from kill -9 of a host until all its modules run elsewhere, median and max
@@ -28,6 +30,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import redis.asyncio as aioredis
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -169,14 +172,20 @@ async def main(options: argparse.Namespace) -> int:
     hosts: list[HostProcess] = []
     ok = True
     try:
-        for _ in range(2):
+        for channel in (True, True, False):  # the third sends execs by PlaceOS's POST route
             host = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
+            if not channel:
+                config = yaml.safe_load(host.config_path.read_text())
+                config["cluster"]["exec_channel"] = False
+                host.config_path.write_text(yaml.safe_dump(config))
             hosts.append(host)  # before start: a host that fails to start is killed too
             await host.start()
         await wait_placed(redis, hosts, options.ttl * 3 + 10)
         placed = await owners(redis)
-        owner = next(h for h in hosts if h.url in placed.values())
-        other = next(h for h in hosts if h is not owner)
+        # The owner and the channel host are the two with the channel; the third uses POST.
+        owner = next(h for h in hosts[:2] if h.url in placed.values())
+        other = next(h for h in hosts[:2] if h is not owner)
+        post_host = hosts[2]
         module_id = sorted(m for m, uri in placed.items() if uri == owner.url)[0]
         index = int(module_id.split("-")[1]) + 1
 
@@ -184,15 +193,28 @@ async def main(options: argparse.Namespace) -> int:
         print_row("", "on owner", "via other", "ratio", "target")
         local = await throughput(owner, index, options.connections, options.seconds)
         routed = await throughput(other, index, options.connections, options.seconds)
+        by_post = await throughput(post_host, index, options.connections, options.seconds)
         ratio = routed / local
         ok &= ratio >= 0.5
         print_row(
-            "whoami",
+            "whoami, exec channel",
             f"{local:.0f}",
             f"{routed:.0f}",
             f"{ratio:.0%}",
             f">= 50 % {verdict(ratio >= 0.5)}",
         )
+        print_row(
+            "whoami, POST route (PlaceOS peers)",
+            f"{local:.0f}",
+            f"{by_post:.0f}",
+            f"{by_post / local:.0%}",
+            "",
+        )
+        routes = (await other.view())["exec_routes"]
+        if routes["by_channel"] == 0 or routes["by_post"] != 0:
+            raise RuntimeError(f"the channel host did not use the channel: {routes}")
+        if (await post_host.view())["exec_routes"]["by_channel"] != 0:
+            raise RuntimeError("the POST host used the channel")
 
         print_header("status delivery, exec set -> notify (median ms)")
         print_row("", "same host", "other host", "ratio", "")
@@ -201,10 +223,6 @@ async def main(options: argparse.Namespace) -> int:
         print_row("binding", f"{near:.2f}", f"{far:.2f}", f"{far / near:.2f}x", "(lower is better)")
 
         print_header(f"failover after kill -9, ttl {options.ttl:g} s (seconds)")
-        third = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
-        hosts.append(third)
-        await third.start()
-        await wait_placed(redis, hosts, options.ttl * 3 + 10)
         times = []
         for _ in range(options.kills):
             placed = await owners(redis)

@@ -35,6 +35,8 @@ CHANNEL_PATH = "/api/engine/v2/cluster/channel"
 CONNECT_TIMEOUT = 5.0
 #: Seconds a peer that does not offer the channel gets its execs by POST before asking again.
 NO_CHANNEL_RETRY = 300.0
+#: Seconds between checks for execs past their deadline (how late a timeout reply may be).
+TIMEOUT_SWEEP = 0.25
 #: Seconds between WebSocket pings on an open channel (a silent peer is noticed in 1.5x this).
 HEARTBEAT = 10.0
 
@@ -49,6 +51,10 @@ class NoChannel(Exception):
     """The peer does not offer the channel (its upgrade answer was not 101)."""
 
 
+class _Expired(Exception):
+    """An exec's deadline passed before its reply came."""
+
+
 class PeerChannel:
     """One open channel to one peer."""
 
@@ -56,11 +62,14 @@ class PeerChannel:
         self.uri = uri
         self.ws = ws
         self.pending: dict[int, asyncio.Future[Reply]] = {}
+        self.deadlines: dict[int, float] = {}  # one sweeper instead of a timer per exec
         self.closed = False
         self.execs = 0
         self._ids = itertools.count(1)
         self.writer = BatchWriter(ws)
-        self.reader = asyncio.get_running_loop().create_task(self._read_loop())
+        self._loop = loop = asyncio.get_running_loop()
+        self.reader = loop.create_task(self._read_loop())
+        self.sweeper = loop.create_task(self._sweep())
         self.on_closed: Callable[[PeerChannel], None] | None = None
 
     async def call(
@@ -74,18 +83,31 @@ class PeerChannel:
         if len(data) - frames.PREFIX_BYTES > frames.MAX_RECORD_BYTES:
             message = f"arguments of {method} exceed {frames.MAX_RECORD_BYTES} bytes"
             raise ExecFailure(ErrorCode.BAD_REQUEST, message, 413)
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply] = self._loop.create_future()
         self.pending[request_id] = future
+        self.deadlines[request_id] = self._loop.time() + timeout
         self.execs += 1
         self.writer.put(data, request_id)
         try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
+            return await future
+        except _Expired:
             message = f"module raised: {method} timed out on {self.uri} (TimeoutError)"
             raise ExecFailure(ErrorCode.REQUEST_FAILED, message, 500) from None
         finally:
             self.pending.pop(request_id, None)
+            self.deadlines.pop(request_id, None)
+
+    async def _sweep(self) -> None:
+        """End every exec past its deadline with a timeout (a late reply is dropped)."""
+        deadlines, pending = self.deadlines, self.pending
+        while True:
+            await asyncio.sleep(TIMEOUT_SWEEP)
+            now = self._loop.time()
+            for request_id in [i for i, at in deadlines.items() if at <= now]:
+                del deadlines[request_id]
+                future = pending.pop(request_id, None)
+                if future is not None and not future.done():
+                    future.set_exception(_Expired())
 
     async def _read_loop(self) -> None:
         problem = "closed by the peer"
@@ -110,6 +132,7 @@ class PeerChannel:
     async def _fail_all(self, problem: str) -> None:
         """The channel is gone: every exec waiting on it ends now, once."""
         self.closed = True
+        self.sweeper.cancel()
         if self.on_closed is not None:
             self.on_closed(self)
         unsent = set(self.writer.queued_ids)

@@ -21,10 +21,11 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from protocol import ErrorCode
 from runtime.cluster import frames
-from runtime.cluster.owner import NotHosted, run_routed
+from runtime.cluster.owner import NotHosted, begin_routed
 from runtime.cluster.wire import BatchWriter
 from runtime.errors import ExecFailure
 from runtime.logs import get_logger
+from runtime.tasks import start_task
 
 if TYPE_CHECKING:
     from runtime.server import Runtime
@@ -43,6 +44,7 @@ class ServedChannel:
         self.ws = ws
         self.writer = BatchWriter(ws)
         self.tasks: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
         ws = self.ws
@@ -67,33 +69,36 @@ class ServedChannel:
             self.writer.put(reply)
             return
         self.server.execs += 1
-        task = asyncio.get_running_loop().create_task(self._serve(request))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _serve(self, request: frames.Request) -> None:
         request_id = request.id
         try:
-            raw = await run_routed(self.runtime, request.module_id, request.method, request.args)
-        except NotHosted as exc:
-            reply = frames.encode_not_hosted(request_id, str(exc))
-        except ExecFailure as failure:
-            reply = frames.encode_error(
-                request_id,
-                failure.error_code,
-                failure.message,
-                failure.http_code,
-                failure.backtrace,
-            )
+            outcome = begin_routed(self.runtime, request.module_id, request.method, request.args)
+        except (NotHosted, ExecFailure) as refused:
+            self.writer.put(_failure(request_id, refused))
+            return
         except Exception:
             log.exception("routed exec failed", module_id=request.module_id)
             message = f"internal error running {request.method}"
-            reply = frames.encode_error(request_id, ErrorCode.UNEXPECTED_FAILURE, message, 500)
+            self.writer.put(frames.encode_error(request_id, ErrorCode.UNEXPECTED_FAILURE, message))
+            return
+        if isinstance(outcome, bytes):  # a sync command, answered in this loop turn
+            self.writer.put(_result(request, outcome))
+            return
+        task = start_task(self._loop, self._finish(request, outcome))
+        if not task.done():
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _finish(self, request: frames.Request, pending: Awaitable[bytes]) -> None:
+        try:
+            raw = await pending
+        except (NotHosted, ExecFailure) as failure:
+            reply = _failure(request.id, failure)
+        except Exception:
+            log.exception("routed exec failed", module_id=request.module_id)
+            message = f"internal error running {request.method}"
+            reply = frames.encode_error(request.id, ErrorCode.UNEXPECTED_FAILURE, message)
         else:
-            reply = frames.encode_result(request_id, raw)
-            if len(reply) - frames.PREFIX_BYTES > frames.MAX_RECORD_BYTES:
-                message = f"result of {request.method} exceeds {frames.MAX_RECORD_BYTES} bytes"
-                reply = frames.encode_error(request_id, ErrorCode.REQUEST_FAILED, message, 500)
+            reply = _result(request, raw)
         self.writer.put(reply)
 
     async def _close(self, reason: str) -> None:
@@ -152,3 +157,19 @@ class ChannelServer:
 
 def _json(body: Any, status: int) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def _result(request: frames.Request, raw: bytes) -> bytes:
+    reply = frames.encode_result(request.id, raw)
+    if len(reply) - frames.PREFIX_BYTES <= frames.MAX_RECORD_BYTES:
+        return reply
+    message = f"result of {request.method} exceeds {frames.MAX_RECORD_BYTES} bytes"
+    return frames.encode_error(request.id, ErrorCode.REQUEST_FAILED, message, 500)
+
+
+def _failure(request_id: int, failure: NotHosted | ExecFailure) -> bytes:
+    if isinstance(failure, NotHosted):
+        return frames.encode_not_hosted(request_id, str(failure))
+    return frames.encode_error(
+        request_id, failure.error_code, failure.message, failure.http_code, failure.backtrace
+    )

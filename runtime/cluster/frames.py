@@ -124,7 +124,7 @@ def encode_error(
     request_id: int,
     error_code: ErrorCode,
     message: str,
-    http_code: int,
+    http_code: int = 500,
     backtrace: list[str] | None = None,
 ) -> bytes:
     body = orjson.dumps([int(error_code), message, http_code, backtrace])
