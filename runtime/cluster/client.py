@@ -104,7 +104,9 @@ class ExecClient:
         args: list[Any] | dict[str, Any],
         timeout: float,
     ) -> tuple[bytes, int]:
-        channel = await self.channels.get(owner)
+        channel = self.channels.channels.get(owner)
+        if channel is None or channel.closed:
+            channel = await self.channels.get(owner)
         reply = await channel.call(module_id, method, args, timeout + HOP_MARGIN)
         self.by_channel += 1
         if reply.kind is ReplyKind.RESULT:
