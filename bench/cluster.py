@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -41,6 +42,8 @@ from tests.cluster.processes import API_KEY, HostProcess
 from tests.cluster.redis_server import RedisServer
 
 MODULES = 6
+#: Every host process started so far (for CPU accounting).
+HOSTS: list[HostProcess] = []
 
 
 async def owners(redis: aioredis.Redis) -> dict[str, str]:
@@ -94,9 +97,25 @@ def exec_frame(request_id: int, index: int, name: str, args: list[object]) -> st
     ).decode()
 
 
-async def throughput(host: HostProcess, index: int, connections: int, seconds: float) -> float:
-    """Execs per second over `connections` connections, each one request at a time."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(
+    host: HostProcess,
+    index: int,
+    connections: int,
+    seconds: float,
+    cpu: dict[str, dict[str, float]] | None = None,
+    label: str = "",
+) -> float:
+    """Execs per second over `connections` connections, each one request at a time; with
+    `cpu`, the CPU microseconds per exec of every host process go to `cpu[label][url]`."""
     done = 0
+    processes = {h.url: h.pid for h in HOSTS}
+    before = {url: cpu_seconds(pid) for url, pid in processes.items()}
     async with aiohttp.ClientSession() as http:
         sockets = [await connect(http, host) for _ in range(connections)]
         deadline = time.monotonic() + seconds
@@ -120,6 +139,11 @@ async def throughput(host: HostProcess, index: int, connections: int, seconds: f
         elapsed = time.monotonic() - started
         for ws in sockets:
             await ws.close()
+    if cpu is not None:
+        cpu[label] = {
+            url: (cpu_seconds(pid) - before[url]) / max(done, 1) * 1e6
+            for url, pid in processes.items()
+        }
     return done / elapsed
 
 
@@ -180,6 +204,7 @@ async def main(options: argparse.Namespace) -> int:
                 host.config_path.write_text(yaml.safe_dump(config))
             hosts.append(host)  # before start: a host that fails to start is killed too
             await host.start()
+        HOSTS.extend(hosts)
         await wait_placed(redis, hosts, options.ttl * 3 + 10)
         placed = await owners(redis)
         # The owner and the channel host are the two with the channel; the third uses POST.
@@ -191,9 +216,14 @@ async def main(options: argparse.Namespace) -> int:
 
         print_header(f"exec throughput, {options.connections} connections (execs/s)")
         print_row("", "on owner", "via other", "ratio", "target")
-        local = await throughput(owner, index, options.connections, options.seconds)
-        routed = await throughput(other, index, options.connections, options.seconds)
-        by_post = await throughput(post_host, index, options.connections, options.seconds)
+        cpu: dict[str, dict[str, float]] = {}
+        local = await throughput(owner, index, options.connections, options.seconds, cpu, "local")
+        routed = await throughput(
+            other, index, options.connections, options.seconds, cpu, "channel"
+        )
+        by_post = await throughput(
+            post_host, index, options.connections, options.seconds, cpu, "post"
+        )
         ratio = routed / local
         ok &= ratio >= 0.5
         print_row(
@@ -210,6 +240,17 @@ async def main(options: argparse.Namespace) -> int:
             f"{by_post / local:.0%}",
             "",
         )
+        print_header("server CPU per exec (us; steadier than the rates on a shared machine)")
+        print_row("", "owner", "client's host", "total", "")
+        for label, key, via in (
+            ("on owner", "local", owner),
+            ("via other, exec channel", "channel", other),
+            ("via other, POST route", "post", post_host),
+        ):
+            spent = cpu[key]
+            mine = spent[owner.url]
+            theirs = spent[via.url] if via is not owner else 0.0
+            print_row(label, f"{mine:.1f}", f"{theirs:.1f}", f"{mine + theirs:.1f}", "")
         routes = (await other.view())["exec_routes"]
         if routes["by_channel"] == 0 or routes["by_post"] != 0:
             raise RuntimeError(f"the channel host did not use the channel: {routes}")

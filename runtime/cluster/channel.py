@@ -198,21 +198,29 @@ class ChannelPool:
         if opening is None:
             opening = asyncio.get_running_loop().create_task(self._open(uri))
             self._opening[uri] = opening
-            opening.add_done_callback(lambda _t: self._opening.pop(uri, None))
+            opening.add_done_callback(self._opened)
         return await asyncio.shield(opening)
+
+    def _opened(self, task: asyncio.Task[PeerChannel]) -> None:
+        for uri, opening in list(self._opening.items()):
+            if opening is task:
+                del self._opening[uri]
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every caller may have given up waiting
 
     async def _open(self, uri: str) -> PeerChannel:
         headers = {"Authorization": f"Bearer {self.secret()}"}
         try:
-            ws = await self.http().ws_connect(
-                uri + CHANNEL_PATH,
-                headers=headers,
-                timeout=aiohttp.ClientWSTimeout(ws_close=CONNECT_TIMEOUT),
-                max_msg_size=frames.MAX_MESSAGE_BYTES,
-                heartbeat=HEARTBEAT,
-                autoping=True,
-                compress=0,
-            )
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                ws = await self.http().ws_connect(
+                    uri + CHANNEL_PATH,
+                    headers=headers,
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CONNECT_TIMEOUT),
+                    max_msg_size=frames.MAX_MESSAGE_BYTES,
+                    heartbeat=HEARTBEAT,
+                    autoping=True,
+                    compress=0,
+                )
         except aiohttp.WSServerHandshakeError as exc:
             self.no_channel_until[uri] = self.clock() + NO_CHANNEL_RETRY
             log.info("peer has no exec channel; using POST", peer=uri, status=exc.status)
