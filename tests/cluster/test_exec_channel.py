@@ -259,3 +259,16 @@ async def test_a_starting_module_is_waited_for(pair: list[RuntimeHandle]) -> Non
         found = await reply
         assert (found[1].kind, found[1].body) == (frames.ReplyKind.RESULT, b'"after start"')
     assert orjson.loads(await owner.runtime.store.fetch(module_id, "k") or b"null") == "after start"
+
+
+async def test_a_message_over_the_limit_closes_the_channel(
+    pair: list[RuntimeHandle], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(frames, "MAX_MESSAGE_BYTES", 4096)
+    owner, _other, module_id, _index = split(pair)
+    async with channel(owner) as ws:
+        await ws.send_bytes(frames.encode_request(1, module_id, "set", ["k", "x" * 5000]))
+        closing = await asyncio.wait_for(ws.receive(), 10)
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+    assert await owner.runtime.store.fetch(module_id, "k") is None
