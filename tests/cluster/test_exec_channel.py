@@ -16,10 +16,12 @@ import pytest
 from protocol import ErrorCode
 from runtime.cluster import frames
 from runtime.cluster.channel import CHANNEL_PATH
+from runtime.cluster.client import ExecClient
 from runtime.modules import ModuleState
 from runtime.testing import ExecError, RuntimeHandle
 from tests.cluster import drivers
 from tests.cluster.inprocess import SECRET, cluster_config, cluster_host, new_key, new_port, until
+from tests.cluster.processes import journal_events
 from tests.cluster.redis_server import RedisServer
 
 MODULES = 6
@@ -272,3 +274,19 @@ async def test_a_message_over_the_limit_closes_the_channel(
         assert closing.type is aiohttp.WSMsgType.CLOSE
         assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
     assert await owner.runtime.store.fetch(module_id, "k") is None
+
+
+async def test_not_hosted_here_is_retried_to_the_owner(
+    pair: list[RuntimeHandle], tmp_path: Path
+) -> None:
+    owner, other, module_id, _index = split(pair)
+    owners = iter([other.url, owner.url])  # a stale view first: the other host does not run it
+    client = ExecClient(lambda _m: next(owners, owner.url), lambda: SECRET)
+    try:
+        assert await client.execute(module_id, "record", ["retried"], 5.0) == (b'"retried"', 200)
+    finally:
+        await client.close()
+    assert other.runtime.cluster_routes.channels.execs == 1  # answered "not hosted here"
+    assert owner.runtime.cluster_routes.channels.execs == 1
+    ran = [d for _, _, m, e, d in journal_events(tmp_path / "journal.txt") if e == "exec"]
+    assert ran == ["retried"]
