@@ -3,7 +3,7 @@ channel our hosts use among themselves) and the cluster view.
 
 `POST /api/core/v1/command/<module_id>/execute` and the channel's upgrade
 (`runtime.cluster.channel_server`) take the cluster secret as a bearer token (or an Admin
-credential). Both run the command with `runtime.cluster.owner.run_routed`: Admin clearance (the
+credential). Both run the command with `runtime.cluster.owner.begin_routed`: Admin clearance (the
 calling host checked the client's), 421 / "not hosted here" from a host that does not hold the
 module's lease, before anything starts.
 """
