@@ -3,11 +3,12 @@
 The upgrade takes the cluster secret as a bearer token (or an Admin credential), as the POST
 route does. Every request record goes through `begin_routed` (the POST route's logic): a sync
 command is answered at once, an async one (or one for a module still starting) in a task of its
-own; reply records go out together with the others of the same loop turn. A record with a readable id
-that cannot be served (malformed, oversize) gets an error reply with that id; one without a
-readable id, or a message that is not binary, closes the channel (1003). A reply too large to
-send becomes an error reply. At shutdown, after the exec drain, each channel waits for its
-running execs' replies to be written and closes with 1001.
+own; reply records go out together with the others of the same loop turn. A record with a
+readable id that cannot be served (malformed, oversize) gets an error reply with that id; one
+without a readable id, or a message that is not binary, closes the channel (1003); a message
+over `MAX_MESSAGE_BYTES` closes it too (1009). A reply too large to send becomes an error reply.
+At shutdown, after the exec drain, each channel waits for its running execs' replies to be
+written and closes with 1001.
 """
 
 from __future__ import annotations
