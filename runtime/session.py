@@ -75,6 +75,7 @@ class SessionState(enum.Enum):
 
 
 OPEN = SessionState.OPEN
+_EXEC = Command.EXEC  # (an Enum member looked up on its class runs Python code on 3.11)
 
 
 @dataclass(slots=True, eq=False)
@@ -212,11 +213,11 @@ class Session(Outbound, Streams):
         cmd = request.cmd
         denied = check_command(self.principal.clearance, cmd, request.mod, self.host.modules)
         if denied is not None:
-            if cmd is Command.EXEC:
+            if cmd is _EXEC:
                 self.stats.failed(ErrorCode.ACCESS_DENIED, 0.0)
             self.send(encode_error(request.id, ErrorCode.ACCESS_DENIED, denied.message, 401))
             return
-        if cmd is Command.EXEC:
+        if cmd is _EXEC:
             self._exec(request)
         elif cmd is Command.BIND:
             self._bind(request)
