@@ -23,6 +23,8 @@ from tests.cluster.redis_server import RedisServer
 TTL = 2.0
 MODULES = 6
 TICK = 0.2
+#: Execs answered before the host holding their module is told to leave.
+CALLS_BEFORE_LEAVING = 5
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> float:
@@ -196,6 +198,7 @@ async def test_graceful_leave_loses_no_exec(cluster: Cluster) -> None:
     staying = [h for h in cluster.hosts if h is not leaving]
     module_id = await pick(cluster, leaving)
     results: list[object] = []
+    calling = asyncio.Event()
     async with staying[0].client() as client:
 
         async def keep_calling() -> None:
@@ -208,11 +211,13 @@ async def test_graceful_leave_loses_no_exec(cluster: Cluster) -> None:
                     )
                 except ExecError as exc:
                     results.append(exc)
+                if len(results) == CALLS_BEFORE_LEAVING:
+                    calling.set()
                 if (await cluster.owners()).get(module_id) not in (None, leaving.url):
                     return
 
         caller = asyncio.get_running_loop().create_task(keep_calling())
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(calling.wait(), 30)  # execs are flowing to the leaving host
         assert await leaving.terminate() == 0
         await asyncio.wait_for(caller, TTL + 10)
         await eventually(lambda: cluster.settled(staying), timeout=5)
