@@ -260,8 +260,7 @@ async def test_a_frozen_host_is_fenced_and_stops_its_modules(cluster: Cluster) -
 
         await eventually(owners_values)
     assert owners
-    log = zombie.log_path.read_text()
-    assert "lease lost; stopping module" in log or "status write fenced off" in log
+    await zombie.logged("lease lost; stopping module", "status write fenced off")
 
 
 async def test_an_exec_in_flight_when_its_owner_dies(cluster: Cluster) -> None:
@@ -345,12 +344,8 @@ async def test_redis_stalled_past_the_watchdog(slow_cluster: Cluster) -> None:
         await client.bind("sys-1", "Probe", "mark", index=index_of(module_id))
         assert (await client.next_notify())["value"] == "before"
         cluster.redis_server.freeze()
-        try:
-
-            async def noticed() -> bool:
-                return "pub/sub connection stalled" in client_host.log_path.read_text()
-
-            await eventually(noticed, timeout=15)  # the watchdog, not a closed socket
+        try:  # the watchdog notices, not a closed socket
+            await client_host.logged("pub/sub connection stalled", timeout=15)
         finally:
             cluster.redis_server.thaw()
         await eventually(lambda: cluster.settled(cluster.hosts), timeout=TTL * 4 + 10)
