@@ -170,9 +170,10 @@ class OutputWriter(io.TextIOBase):
     """A text stream that feeds an `Output` line by line: stands in for `sys.stderr` so a test
     in this process can wait for a log line as it is written."""
 
-    def __init__(self, output: Output) -> None:
+    def __init__(self, output: Output, also: IO[str] | None = None) -> None:
         super().__init__()
         self.output = output
+        self.also = also  # a stream that gets every write too (the one this stands in for)
         self._partial = ""
         self._lock = threading.Lock()
 
@@ -180,6 +181,9 @@ class OutputWriter(io.TextIOBase):
         return True
 
     def write(self, text: str) -> int:
+        if self.also is not None:
+            self.also.write(text)
+            self.also.flush()
         with self._lock:
             *complete, self._partial = (self._partial + text).split("\n")
             for line in complete:
