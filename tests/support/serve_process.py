@@ -10,6 +10,7 @@ line (`Output`), and stopped by SIGTERM with a bounded kill after it. Usable fro
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import re
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,16 @@ def write_config(path: Path, config: Mapping[str, Any]) -> Path:
     return path
 
 
+#: Every child started here, so none outlives the test run (a failed test may skip its stop).
+_STARTED: weakref.WeakSet[ServeProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for child in list(_STARTED):
+        child.kill()
+
+
 class ServeProcess:
     """One `serve` child process and what it has written."""
 
@@ -79,6 +91,7 @@ class ServeProcess:
         self._exit_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._watch_exit, name="serve-exit", daemon=True).start()
+        _STARTED.add(self)
         self.url = ""
         #: What stdout said up to and including the ready line.
         self.lines: list[str] = []
