@@ -4,7 +4,9 @@ Hosts are real `python -m runtime serve` processes sharing one real redis-server
 run in this process. Every figure is printed beside its single-host baseline from the same run:
 
 - exec throughput through a host that does not run the module, as a ratio of the throughput
-  of the owner itself (target >= 50 % at 50 connections);
+  of the owner itself (target >= 50 % at 50 connections): once over the exec channel our hosts
+  use among themselves, once from a host configured with `exec_channel: false`, which sends
+  them by PlaceOS's POST route as it does to PlaceOS nodes;
 - a status change's delivery to a binding held on another host, as a ratio of the delivery
   to a binding on the owner (exec `set` sent, notify received);
 - failover: seconds from kill -9 of a host until all its modules run elsewhere, median and max
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +31,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 import redis.asyncio as aioredis
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,6 +42,8 @@ from tests.cluster.processes import API_KEY, HostProcess
 from tests.cluster.redis_server import RedisServer
 
 MODULES = 6
+#: Every host process started so far (for CPU accounting).
+HOSTS: list[HostProcess] = []
 
 
 async def owners(redis: aioredis.Redis) -> dict[str, str]:
@@ -91,9 +97,25 @@ def exec_frame(request_id: int, index: int, name: str, args: list[object]) -> st
     ).decode()
 
 
-async def throughput(host: HostProcess, index: int, connections: int, seconds: float) -> float:
-    """Execs per second over `connections` connections, each one request at a time."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(
+    host: HostProcess,
+    index: int,
+    connections: int,
+    seconds: float,
+    cpu: dict[str, dict[str, float]] | None = None,
+    label: str = "",
+) -> float:
+    """Execs per second over `connections` connections, each one request at a time; with
+    `cpu`, the CPU microseconds per exec of every host process go to `cpu[label][url]`."""
     done = 0
+    processes = {h.url: h.pid for h in HOSTS}
+    before = {url: cpu_seconds(pid) for url, pid in processes.items()}
     async with aiohttp.ClientSession() as http:
         sockets = [await connect(http, host) for _ in range(connections)]
         deadline = time.monotonic() + seconds
@@ -117,6 +139,11 @@ async def throughput(host: HostProcess, index: int, connections: int, seconds: f
         elapsed = time.monotonic() - started
         for ws in sockets:
             await ws.close()
+    if cpu is not None:
+        cpu[label] = {
+            url: (cpu_seconds(pid) - before[url]) / max(done, 1) * 1e6
+            for url, pid in processes.items()
+        }
     return done / elapsed
 
 
@@ -169,30 +196,66 @@ async def main(options: argparse.Namespace) -> int:
     hosts: list[HostProcess] = []
     ok = True
     try:
-        for _ in range(2):
+        for channel in (True, True, False):  # the third sends execs by PlaceOS's POST route
             host = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
+            if not channel:
+                config = yaml.safe_load(host.config_path.read_text())
+                config["cluster"]["exec_channel"] = False
+                host.config_path.write_text(yaml.safe_dump(config))
             hosts.append(host)  # before start: a host that fails to start is killed too
             await host.start()
+        HOSTS.extend(hosts)
         await wait_placed(redis, hosts, options.ttl * 3 + 10)
         placed = await owners(redis)
-        owner = next(h for h in hosts if h.url in placed.values())
-        other = next(h for h in hosts if h is not owner)
+        # The owner and the channel host are the two with the channel; the third uses POST.
+        owner = next(h for h in hosts[:2] if h.url in placed.values())
+        other = next(h for h in hosts[:2] if h is not owner)
+        post_host = hosts[2]
         module_id = sorted(m for m, uri in placed.items() if uri == owner.url)[0]
         index = int(module_id.split("-")[1]) + 1
 
         print_header(f"exec throughput, {options.connections} connections (execs/s)")
         print_row("", "on owner", "via other", "ratio", "target")
-        local = await throughput(owner, index, options.connections, options.seconds)
-        routed = await throughput(other, index, options.connections, options.seconds)
+        cpu: dict[str, dict[str, float]] = {}
+        local = await throughput(owner, index, options.connections, options.seconds, cpu, "local")
+        routed = await throughput(
+            other, index, options.connections, options.seconds, cpu, "channel"
+        )
+        by_post = await throughput(
+            post_host, index, options.connections, options.seconds, cpu, "post"
+        )
         ratio = routed / local
         ok &= ratio >= 0.5
         print_row(
-            "whoami",
+            "whoami, exec channel",
             f"{local:.0f}",
             f"{routed:.0f}",
             f"{ratio:.0%}",
             f">= 50 % {verdict(ratio >= 0.5)}",
         )
+        print_row(
+            "whoami, POST route (PlaceOS peers)",
+            f"{local:.0f}",
+            f"{by_post:.0f}",
+            f"{by_post / local:.0%}",
+            "",
+        )
+        print_header("server CPU per exec (us; steadier than the rates on a shared machine)")
+        print_row("", "owner", "client's host", "total", "")
+        for label, key, via in (
+            ("on owner", "local", owner),
+            ("via other, exec channel", "channel", other),
+            ("via other, POST route", "post", post_host),
+        ):
+            spent = cpu[key]
+            mine = spent[owner.url]
+            theirs = spent[via.url] if via is not owner else 0.0
+            print_row(label, f"{mine:.1f}", f"{theirs:.1f}", f"{mine + theirs:.1f}", "")
+        routes = (await other.view())["exec_routes"]
+        if routes["by_channel"] == 0 or routes["by_post"] != 0:
+            raise RuntimeError(f"the channel host did not use the channel: {routes}")
+        if (await post_host.view())["exec_routes"]["by_channel"] != 0:
+            raise RuntimeError("the POST host used the channel")
 
         print_header("status delivery, exec set -> notify (median ms)")
         print_row("", "same host", "other host", "ratio", "")
@@ -201,10 +264,6 @@ async def main(options: argparse.Namespace) -> int:
         print_row("binding", f"{near:.2f}", f"{far:.2f}", f"{far / near:.2f}x", "(lower is better)")
 
         print_header(f"failover after kill -9, ttl {options.ttl:g} s (seconds)")
-        third = HostProcess(workdir, redis_server.url, MODULES, options.ttl, 0)
-        hosts.append(third)
-        await third.start()
-        await wait_placed(redis, hosts, options.ttl * 3 + 10)
         times = []
         for _ in range(options.kills):
             placed = await owners(redis)

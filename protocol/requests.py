@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeGuard
 
+import ijson
 import orjson
 
 from protocol.codes import ErrorCode
@@ -20,6 +21,9 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: Largest frame the parser accepts, in bytes of its UTF-8 encoding; a larger one gets a
 #: `bad_request` reply (carrying the frame's `id` when one can be read).
 MAX_FRAME_BYTES = 1024 * 1024
+#: Bytes (characters of a `str` frame) at the start of an oversize frame searched for its `id`;
+#: the rest of the frame is never decoded.
+ID_PREFIX_BYTES = 4096
 #: UTF-8 takes at most this many bytes per character.
 _MAX_UTF8_BYTES_PER_CHAR = 4
 
@@ -40,6 +44,11 @@ _REQUIRED = ("id", "cmd", "sys", "mod", "name")
 _REQUIRED_COUNT = len(_REQUIRED)
 
 Args = list[Any] | dict[str, Any]
+
+#: ijson events that carry a whole value (an `id` given as an object or array is no id).
+_SCALAR_EVENTS = frozenset({"null", "boolean", "integer", "double", "number", "string"})
+#: Bytes a JSON number may end with: stripped from a prefix's end, they cannot cut an `id`.
+_NUMBER_BYTES = b"0123456789+-.eE"
 
 
 @dataclass(slots=True)
@@ -99,6 +108,39 @@ def frame_bytes(frame: bytes | str) -> int:
 
 
 def _readable_id(frame: bytes | str) -> int:
+    """The integer top-level `id` of an oversize frame, read from its first `ID_PREFIX_BYTES`.
+
+    The prefix is parsed as the start of a JSON document, less a number cut short by its end;
+    the last top-level `id` in it wins, as when a whole object is decoded. A frame that is not a
+    JSON object, whose `id` is not a 64-bit integer, or whose `id` lies beyond the prefix gets 0.
+    """
+    head = frame[:ID_PREFIX_BYTES]
+    if len(head) == len(frame):
+        return _whole_frame_id(frame)
+    prefix = head.encode("utf-8", "surrogatepass") if isinstance(head, str) else head
+    prefix = prefix.rstrip(_NUMBER_BYTES)  # so every number the parser reports is whole
+    found: object = None
+    depth = 0
+    key_is_id = False
+    try:
+        for _, event, value in ijson.parse(prefix):
+            if depth == 0 and event != "start_map":
+                return 0  # not a JSON object
+            if key_is_id:
+                key_is_id = False
+                found = value if event in _SCALAR_EVENTS else None  # an object or array: no id
+            if event == "start_map" or event == "start_array":
+                depth += 1
+            elif event == "end_map" or event == "end_array":
+                depth -= 1
+            elif event == "map_key" and depth == 1:
+                key_is_id = value == "id"
+    except (ijson.JSONError, UnicodeDecodeError):
+        pass  # the prefix ends here, or the frame is not JSON from here on
+    return found if _is_int(found, INT64_MIN, INT64_MAX) else 0
+
+
+def _whole_frame_id(frame: bytes | str) -> int:
     """The integer `id` of a frame that is a JSON object carrying one, else 0."""
     try:
         data = orjson.loads(frame)

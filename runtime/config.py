@@ -130,6 +130,8 @@ class ClusterConfig(_Strict):
     node_uri: str = Field(pattern=r"^https?://[^/]+$")
     ttl: float = Field(default=6.0, gt=0)
     secret: str | None = Field(default=None, min_length=16)
+    #: Send execs to our other hosts over the exec channel (false: PlaceOS's POST route only).
+    exec_channel: bool = True
 
 
 class RuntimeConfig(_Strict):

@@ -162,6 +162,7 @@ class ModuleHost:
         self.hosted_here: Callable[[str], bool] | None = None
         self.remote: RemoteExec | None = None
         self.deadlines = Deadlines()
+        self._start_waiters: dict[str, list[asyncio.Future[None]]] = {}  # see `settled`
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -228,6 +229,21 @@ class ModuleHost:
 
     async def start_module(self, module: Module) -> None:
         """Instantiate the driver and run `on_load` under the module's load timeout."""
+        try:
+            await self._start_module(module)
+        finally:
+            for waiter in self._start_waiters.pop(module.id, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def settled(self, module: Module) -> None:
+        """Return once `module` is not STARTING (at once when it is not); callers bound it."""
+        while module.state is ModuleState.STARTING:
+            waiter = asyncio.get_running_loop().create_future()
+            self._start_waiters.setdefault(module.id, []).append(waiter)
+            await waiter
+
+    async def _start_module(self, module: Module) -> None:
         if self.hosted_here is not None and not self.hosted_here(module.id):
             module.state = ModuleState.REMOTE  # another host runs it
             return

@@ -152,6 +152,8 @@ PARAMETERS: dict[str, str] = {
 WEBSOCKET_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/engine/v2/systems/control"): "the control protocol: bind, unbind, exec, debug, "
     "ignore and text ping/pong, one JSON request per text frame",
+    ("GET", "/api/engine/v2/cluster/channel"): "host-to-host exec channel of a cluster (the "
+    "cluster secret as a bearer token): length-prefixed binary records, many execs in flight",
 }
 
 #: (method, path template) -> operation: summary, responses, and optionally requestBody / public.

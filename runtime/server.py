@@ -20,6 +20,7 @@ from protocol import MAX_FRAME_BYTES, ErrorCode
 from runtime import access_log
 from runtime.access import Operation, requires
 from runtime.auth import Authenticator, Principal
+from runtime.cluster.channel import CHANNEL_PATH
 from runtime.cluster.routes import COMMAND_PREFIX, ClusterRoutes
 from runtime.config import RuntimeConfig
 from runtime.console import add_console_routes
@@ -95,6 +96,7 @@ class Runtime:
         self.auth = Authenticator(config.auth, admin_keys)
         self.gate = Gate(self)
         self.gate.self_authenticating.append(COMMAND_PREFIX)  # takes the cluster secret itself
+        self.gate.self_authenticating.append(CHANNEL_PATH)  # so does the exec channel
         if self.cluster is not None:
             self.gate.extra_authenticators.append(self.cluster.peer)
         self.sessions: set[Session] = set()
@@ -126,7 +128,8 @@ class Runtime:
         HealthRoutes(self).add_to(app)
         RestRoutes(self).add_to(app)
         add_openapi_route(app)
-        ClusterRoutes(self).add_to(app)
+        self.cluster_routes = ClusterRoutes(self)
+        self.cluster_routes.add_to(app)
         add_console_routes(app)
         self.gate.install(app)
         return app
@@ -224,6 +227,7 @@ class Runtime:
                 grace_s=grace,
             )
             if self.cluster is not None:
+                await self.cluster_routes.channels.shut(SHUTDOWN_STEP_TIMEOUT)  # replies out
                 await self.cluster.stop()  # unload our modules, hand their leases over
             closing = [s.shutdown(timeout=SHUTDOWN_STEP_TIMEOUT) for s in list(self.sessions)]
             await asyncio.gather(*closing)

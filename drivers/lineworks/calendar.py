@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Sequence
-from functools import partial
 from typing import Any, ClassVar
 
 import aiohttp
@@ -30,12 +29,11 @@ from drivers.lineworks.settings import (
     DEFAULT_AUTH_URL,
     DriverSettings,
     load_private_key,
-    parse_settings,
     settings_schema,
 )
 from drivers.lineworks.validation import calendar_create_body, calendar_update_body
-from drivers.vendor_client import HealthMonitor, SlidingWindowLimiter
-from runtime import Driver, Level, Timer, security
+from drivers.vendor_client import HealthLifecycle, SlidingWindowLimiter
+from runtime import Driver, Level, SettingsError, security
 
 __all__ = ["LineWorksCalendar"]
 
@@ -82,34 +80,43 @@ class LineWorksCalendar(Driver):
 
     _api: CalendarApi | None = None
     _session: aiohttp.ClientSession | None = None
-    _config_error: str | None = None
-    _health_timer: Timer | None = None
+    _unusable: tuple[type[ValueError], str] | None = None  # why there is no client
+    _health: HealthLifecycle | None = None
     _probe_user: str = ""
     _probe_timeout: float = 5.0
-    _generation: int = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def on_update(self) -> None:
-        """(Re)build the LINE WORKS client from the settings and check the connection."""
+        """(Re)build the LINE WORKS client from the settings and check the connection.
+
+        Settings that fail validation fail the hook with an error naming each bad key (never
+        its value); a private key or CA file that cannot be used leaves the module loaded with
+        ``connected`` false, and every command fails with the reason.
+        """
+        health = self._lifecycle()
         await self._shutdown()
         try:
-            settings = parse_settings(dict(self.settings))
-            self._build_client(settings)
+            settings = self.settings_as(DriverSettings)
+        except SettingsError as exc:
+            self._unusable = (SettingsError, str(exc))
+            health.stop(connected=False)
+            raise
+        try:
+            self._build_client(settings, health)
         except LineWorksConfigError as exc:
-            self._config_error = str(exc)
+            self._unusable = (LineWorksConfigError, str(exc))
             self.logger.error("LINE WORKS settings unusable", problem=str(exc))
-            self["connected"] = False
+            health.stop(connected=False)
             return
-        self._config_error = None
-        assert self._api is not None and self._api.client.health is not None
-        self._health_timer = self.schedule.in_(0, self._api.client.health.run)
+        self._unusable = None
+        health.start()
 
     async def on_unload(self) -> None:
         """Close the HTTP session and stop probing."""
         await self._shutdown()
 
-    def _build_client(self, settings: DriverSettings) -> None:
+    def _build_client(self, settings: DriverSettings, health: HealthLifecycle) -> None:
         config = settings.lineworks
         account = ServiceAccount(
             client_id=config.client_id,
@@ -122,16 +129,13 @@ class LineWorksCalendar(Driver):
         self._session = aiohttp.ClientSession(connector=connector)
         tokens = TokenProvider(account, config.auth_url, self._session,
                                timeout=settings.request_timeout)
-        health = HealthMonitor("LINE WORKS", self._probe,
-                               partial(self._connection_changed, self._generation),
-                               timings=settings.health_timings(), logger=self.logger)
         client = LineWorksClient(
             api_base_url=config.api_base_url,
             tokens=tokens,
             session=self._session,
             limiter=SlidingWindowLimiter(settings.rate_limit,
                                          max_in_flight=MAX_CONCURRENT_REQUESTS),
-            health=health,
+            health=health.replace(self._probe, settings.health_timings()),
             retry=settings.retry_policy(),
             logger=self.logger,
             timeout=settings.request_timeout,
@@ -141,8 +145,7 @@ class LineWorksCalendar(Driver):
         self._probe_timeout = settings.probe_timeout
 
     async def _shutdown(self) -> None:
-        self._generation += 1
-        self._stop_probing()
+        self._lifecycle().stop()
         self._api = None
         if self._session is not None:
             await self._session.close()
@@ -150,21 +153,23 @@ class LineWorksCalendar(Driver):
 
     # -- connected -------------------------------------------------------------------------
 
-    def _connection_changed(self, generation: int, connected: bool) -> None:
-        if generation == self._generation:  # not a client replaced by a settings update
-            self["connected"] = connected
+    def _lifecycle(self) -> HealthLifecycle:
+        if self._health is None:
+            self._health = HealthLifecycle("LINE WORKS", self._publish_connected, self.schedule,
+                                           logger=self.logger)
+        return self._health
 
-    def _stop_probing(self) -> None:
-        if self._health_timer is not None:
-            self._health_timer.cancel()
-            self._health_timer = None
+    def _publish_connected(self, connected: bool) -> None:
+        self["connected"] = connected
 
     async def _probe(self) -> None:
         await self._require_api().probe(self._probe_user, self._probe_timeout)
 
     def _require_api(self) -> CalendarApi:
         if self._api is None:
-            raise LineWorksConfigError(self._config_error or "LINE WORKS client not started")
+            kind, reason = self._unusable or (LineWorksConfigError,
+                                              "LINE WORKS client not started")
+            raise kind(reason)
         return self._api
 
     # -- commands --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """HTTP client for LINE WORKS API 2.0: auth header, retries, errors and cursor paging.
 
-* 401: the cached token is dropped and the request is sent once more with a new token.
+* 401: the cached token is dropped and the request is sent once more with a new token
+  (``drivers.vendor_client.renewal``).
 * 429, 5xx and connection failures go through the toolkit's retry loop
   (``drivers.vendor_client.retry``): 429 waits ``rateLimit-reset`` seconds (``Retry-After`` as a
   fallback, a backoff without either), 5xx is retried for idempotent requests, all bounded by
@@ -35,6 +36,7 @@ from drivers.vendor_client import (
     RetryNote,
     RetryPolicy,
     SlidingWindowLimiter,
+    send_renewing_token,
     send_with_retries,
     wait_hint,
 )
@@ -100,12 +102,13 @@ class LineWorksClient:
         url = yarl.URL(self._base + path, encoded=True)
         limit = aiohttp.ClientTimeout(total=timeout or self._timeout)
 
+        def renewing(_: ApiAnswer) -> None:
+            self._log("info", "access token refused, re-issuing", request=context)
+
         async def attempt() -> ApiAnswer:
-            answer = await self._send(method, url, params, json, limit)
-            if answer.status == 401:
-                self._tokens.invalidate(answer.token)
-                self._log("info", "access token refused, re-issuing", request=context)
-                answer = await self._send(method, url, params, json, limit)
+            answer = await send_renewing_token(
+                lambda: self._send(method, url, params, json, limit), self._tokens.invalidate,
+                on_renew=renewing)
             if answer.status >= 500:
                 self._health_server_error(answer.status)  # each one, retried or not
             return answer

@@ -1,7 +1,8 @@
 """The LINE WORKS driver's settings: schema, defaults, and loading the service-account key.
 
-Validation errors are rebuilt from pydantic's error locations and messages only, so a bad
-setting never echoes its value (which may be the private key or the client secret).
+The driver validates them with ``Driver.settings_as(DriverSettings)``, whose error names each bad
+key and rule only, so a bad setting never echoes its value (which may be the private key or the
+client secret).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from drivers.lineworks.errors import LineWorksConfigError
 from drivers.vendor_client import ClientSettings
@@ -23,7 +24,6 @@ __all__ = [
     "DriverSettings",
     "LineWorksSettings",
     "load_private_key",
-    "parse_settings",
     "settings_schema",
 ]
 
@@ -61,18 +61,6 @@ class DriverSettings(ClientSettings):
 def settings_schema() -> dict[str, Any]:
     """JSON schema of the settings (exported as the driver's metadata ``json_schema``)."""
     return DriverSettings.model_json_schema()
-
-
-def parse_settings(raw: dict[str, Any]) -> DriverSettings:
-    """Validate the merged settings; the error names each bad key, never its value."""
-    try:
-        return DriverSettings.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
-        )
-        raise LineWorksConfigError(f"invalid LINE WORKS settings: {problems}") from None
 
 
 def load_private_key(settings: LineWorksSettings) -> RSAPrivateKey:

@@ -9,7 +9,6 @@ idle it probes after ``connected_probe_interval`` seconds without an answer.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from drivers.calendar import qr
@@ -20,8 +19,8 @@ from drivers.calendar.templates import (
     find_template,
     template_selector,
 )
-from drivers.vendor_client import HealthMonitor, SlidingWindowLimiter
-from runtime import Driver, Level, Timer, security
+from drivers.vendor_client import HealthLifecycle, SlidingWindowLimiter
+from runtime import Driver, Level, SettingsError, security
 
 from . import graph_calendar, graph_directory
 from .graph_auth import GraphTokenProvider
@@ -55,8 +54,8 @@ class GraphAPI(Driver):
 
     _client: GraphClient | None = None
     _tokens: GraphTokenProvider | None = None
-    _health_timer: Timer | None = None
-    _generation: int = 0
+    _health: HealthLifecycle | None = None
+    _rejected: str | None = None  # why the current settings cannot be used
     _settings: GraphSettings
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -66,7 +65,17 @@ class GraphAPI(Driver):
         await self.on_update()
 
     async def on_update(self) -> None:
-        settings = GraphSettings.parse(self.settings)
+        """Validate the settings and (re)build the Graph client; invalid settings stop the
+        client and fail the hook with an error naming each bad key (never its value)."""
+        health = self._lifecycle()
+        try:
+            settings = self.settings_as(GraphSettings)
+        except SettingsError as error:
+            self._rejected = str(error)
+            health.stop(connected=False)
+            await self._close_client()
+            raise
+        self._rejected = None
         self._settings = settings
         config = settings.calendar_config
         old_client, old_tokens = self._client, self._tokens
@@ -81,12 +90,7 @@ class GraphAPI(Driver):
         if old_tokens is not None and old_tokens.same_identity(tokens):
             tokens = old_tokens
         self._tokens = tokens
-        if self._health_timer is not None:
-            self._health_timer.cancel()
-        self._generation += 1
-        health = HealthMonitor("Microsoft Graph", self._probe,
-                               partial(self._connection_changed, self._generation),
-                               timings=settings.health_timings(), logger=self.logger)
+        monitor = health.replace(self._probe, settings.health_timings())
         self._client = GraphClient(
             tokens=tokens,
             limiter=SlidingWindowLimiter(settings.rate_limit),
@@ -94,35 +98,41 @@ class GraphAPI(Driver):
             ca_file=config.ca_file,
             batch_requests=settings.batch_requests,
             retry=settings.retry_policy(),
-            health=health,
+            health=monitor,
             request_timeout=settings.request_timeout,
             logger=self.logger,
         )
         if old_client is not None:
             await old_client.close(close_tokens=old_client.tokens is not tokens)
-        self._health_timer = self.schedule.in_(0, health.run)
+        health.start()
 
     async def on_unload(self) -> None:
-        self._generation += 1
-        if self._health_timer is not None:
-            self._health_timer.cancel()
-            self._health_timer = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-            self._tokens = None
+        self._lifecycle().stop()
+        await self._close_client()
+
+    async def _close_client(self) -> None:
+        client, self._client, self._tokens = self._client, None, None
+        if client is not None:
+            await client.close()
 
     # -- connection state ------------------------------------------------------------------
 
-    def _connection_changed(self, generation: int, connected: bool) -> None:
-        if generation == self._generation:  # not a client replaced by a settings update
-            self["connected"] = connected
+    def _lifecycle(self) -> HealthLifecycle:
+        if self._health is None:
+            self._health = HealthLifecycle("Microsoft Graph", self._publish_connected,
+                                           self.schedule, logger=self.logger)
+        return self._health
+
+    def _publish_connected(self, connected: bool) -> None:
+        self["connected"] = connected
 
     async def _probe(self) -> None:
         await self._graph().probe(self._settings.probe_timeout)
 
     def _graph(self) -> GraphClient:
         if self._client is None:
+            if self._rejected is not None:
+                raise SettingsError(self._rejected)
             raise RuntimeError("the Graph client is not running (module not loaded)")
         return self._client
 

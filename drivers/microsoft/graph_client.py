@@ -4,7 +4,8 @@ Every call goes through ``request``:
 
 1. it is handed to the batcher (or sent alone when batching is off): each HTTP request to Graph,
    a ``$batch`` included, first takes a permit from the rate limiter;
-2. a 401 drops the token it was sent with and the call is repeated once with a new one;
+2. a 401 drops the token it was sent with and the call is repeated once with a new one
+   (``drivers.vendor_client.renewal``);
 3. throttled, unavailable and unreachable calls are retried by the toolkit's retry loop
    (``drivers.vendor_client.retry``: ``Retry-After`` or a jittered backoff);
 4. a 2xx answer is returned, anything else raises ``GraphError`` carrying Graph's status, error
@@ -32,6 +33,7 @@ from drivers.vendor_client import (
     RetryNote,
     RetryPolicy,
     SlidingWindowLimiter,
+    send_renewing_token,
     send_with_retries,
 )
 
@@ -128,13 +130,12 @@ class GraphClient:
         """Send one Graph call (retried as described above); raise unless the answer is 2xx."""
         request = GraphRequest(method.upper(), with_query(url, params), body, dict(headers or {}))
 
+        def renewing(_: GraphResponse) -> None:
+            self._log.debug("graph rejected the access token, renewing", url=request.url)
+
         async def attempt() -> GraphResponse:
-            response = await self._dispatch(request)
-            if response.status == 401:
-                if response.token:
-                    self.tokens.invalidate(response.token)
-                self._log.debug("graph rejected the access token, renewing", url=request.url)
-                response = await self._dispatch(request)
+            response = await send_renewing_token(
+                lambda: self._dispatch(request), self.tokens.invalidate, on_renew=renewing)
             if response.status >= 500 and self.health is not None:
                 self.health.server_error(response.status)  # each one, retried or not
             return response

@@ -17,7 +17,7 @@ LOGIN_BASE_URL = "https://login.microsoftonline.com"
 class CalendarConfig(BaseModel):
     """``calendar_config``: the app registration and where Graph and its login live."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
 
     tenant: str = Field(default="", description="Microsoft Entra tenant id or domain")
     client_id: str = Field(default="", description="application (client) id")
@@ -40,9 +40,10 @@ class CalendarConfig(BaseModel):
 
 
 class GraphSettings(ClientSettings):
-    """All settings the driver reads (rate limit, retries and probing: ``ClientSettings``)."""
+    """All settings the driver reads (rate limit, retries and probing: ``ClientSettings``);
+    the driver validates them with ``Driver.settings_as``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", hide_input_in_errors=True)
 
     calendar_service_account: str = Field(
         default="service_account@email.address",
@@ -64,11 +65,6 @@ class GraphSettings(ClientSettings):
         },
         description="event_name -> notify_who -> {subject, text?, html?}",
     )
-
-    @classmethod
-    def parse(cls, settings: Any) -> GraphSettings:
-        """Validate merged module settings (unknown keys are kept and ignored)."""
-        return cls.model_validate(settings or {})
 
 
 DEFAULT_SETTINGS: dict[str, Any] = {

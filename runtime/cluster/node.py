@@ -67,7 +67,7 @@ class ClusterNode:
         self.hub = ChannelHub(config.redis, self._on_message, self._on_reconnect)
         self.store = RedisStatusStore(self.redis, self.leases, self.hub, self._fenced)
         self.membership = Membership(self.redis, self.uri, self._rebalance, self.ttl)
-        self.client = ExecClient(self.owner_of, lambda: self.secret)
+        self.client = ExecClient(self.owner_of, lambda: self.secret, config.exec_channel)
         self.secret = config.secret or ""
         self.owners: dict[str, str] = {}
         self.host: ModuleHost | None = None

@@ -129,6 +129,11 @@ class RedisStatusStore(StatusStore):
         self._queued += 1
         self._wake.set()
 
+    @property
+    def written(self) -> bool:
+        """Whether every write queued so far has reached Redis (`barrier` would not wait)."""
+        return self._sent >= self._queued
+
     async def barrier(self, timeout: float = 5.0) -> None:
         """Return once every write queued so far has reached Redis (read-your-writes)."""
         target = self._queued

@@ -14,6 +14,11 @@ from typing import Any
 
 from runtime import Driver
 
+#: For hosts in the test's own process: execs of `hold` begun (token -> set when it began) and
+#: the events that let them finish.
+BEGUN: dict[str, asyncio.Event] = {}
+RELEASE: dict[str, asyncio.Event] = {}
+
 
 class Probe(Driver):
     generic_name = "Probe"
@@ -53,6 +58,13 @@ class Probe(Driver):
     async def slow_record(self, token: str, seconds: float) -> str:
         self._journal("exec-begin", token)
         await asyncio.sleep(seconds)
+        self._journal("exec", token)
+        return token
+
+    async def hold(self, token: str) -> str:
+        self._journal("exec-begin", token)
+        BEGUN.setdefault(token, asyncio.Event()).set()
+        await RELEASE.setdefault(token, asyncio.Event()).wait()
         self._journal("exec", token)
         return token
 

@@ -312,7 +312,7 @@ def test_query_strings_and_odata_literals_are_escaped() -> None:
 
 
 def test_default_timings_are_the_documented_ones() -> None:
-    settings = GraphSettings.parse({})
+    settings = GraphSettings.model_validate({})
     assert (settings.probe_interval, settings.connected_probe_interval) == (5.0, 10.0)
     assert settings.rate_limit == 5 and DEFAULT_MAX_WAIT == 90.0
     policy = settings.retry_policy()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import aiohttp
 
-from fixtures.emulator_base import FaultState, SlidingWindowLimiter, StatusFault, TokenStore
+from fixtures.emulator_base import SlidingWindowLimiter
+from fixtures.emulator_faults import FaultState, StatusFault
+from fixtures.emulator_tokens import TokenStore
 from fixtures.graph_emulator import start
 
 

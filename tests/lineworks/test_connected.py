@@ -17,7 +17,7 @@ import pytest
 from drivers.lineworks.api import CalendarApi
 from drivers.lineworks.auth import ServiceAccount, TokenProvider
 from drivers.lineworks.client import MAX_CONCURRENT_REQUESTS, LineWorksClient
-from drivers.lineworks.settings import load_private_key, parse_settings
+from drivers.lineworks.settings import DriverSettings, load_private_key
 from drivers.vendor_client import HealthMonitor, ManualClock, SlidingWindowLimiter
 from embedded.settings import lineworks_settings
 from fixtures.emulator_base import RunningEmulator
@@ -88,7 +88,7 @@ async def test_refused_credentials_keep_it_false(emulator: RunningEmulator) -> N
 @asynccontextmanager
 async def lineworks_api(emulator: RunningEmulator, **options: Any) -> AsyncIterator[CalendarApi]:
     """The driver's LINE WORKS client for the emulator (``options`` go to LineWorksClient)."""
-    settings = parse_settings(lineworks_settings(emulator))
+    settings = DriverSettings.model_validate(lineworks_settings(emulator))
     config = settings.lineworks
     account = ServiceAccount(config.client_id, config.client_secret, config.service_account,
                              load_private_key(config), config.scope)

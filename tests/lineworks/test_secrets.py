@@ -101,18 +101,25 @@ async def test_secrets_stay_out_of_errors_logs_status_and_metadata(
 
 
 async def test_bad_settings_never_echo_their_values(emulator: RunningEmulator) -> None:
-    cases = [
-        {"client_secret": {"value": "top-secret-xyz"}},
-        {"private_key": "-----BEGIN PRIVATE KEY-----\nsecret-key-material\n"
-                        "-----END PRIVATE KEY-----"},
-        {"client_id": "", "client_secret": ["top-secret-xyz"]},
+    cases = [  # (lineworks settings, where the problem is reported, what names it)
+        ({"client_secret": {"value": "top-secret-xyz"}}, "SettingsError",
+         "lineworks.client_secret: Input should be a valid string"),
+        ({"private_key": "-----BEGIN PRIVATE KEY-----\nsecret-key-material\n"
+                         "-----END PRIVATE KEY-----"}, "LineWorksConfigError",
+         "lineworks.private_key is not an unencrypted PEM RSA private key"),
+        ({"client_id": "", "client_secret": ["top-secret-xyz"]}, "SettingsError",
+         "lineworks.client_id: String should have at least 1 character; "
+         "lineworks.client_secret: Input should be a valid string"),
     ]
-    for lineworks in cases:
+    for lineworks, error_class, problem in cases:
         async with lineworks_runtime(emulator, {"lineworks": lineworks}) as rt, \
                 rt.client() as client:
             frame = await _exec_error(client, "list_calendars", [HARUTO])
             status = json.dumps(dict(rt.driver(MOD).status))
-        text = json.dumps(frame) + status
+            error = rt.runtime.host.modules[MOD].error or ""
+        text = json.dumps(frame) + status + error
         assert "top-secret-xyz" not in text and "secret-key-material" not in text
-        assert "LineWorksConfigError" in frame["msg"]
-    assert "lineworks.client_secret: Input should be a valid string" in frame["msg"]
+        if error_class == "SettingsError":  # the model rejected it: the module failed to load
+            assert error == f"on_load raised: invalid settings: {problem} (SettingsError)"
+        else:  # a value of the right type that cannot be used: loaded, commands say why
+            assert problem in frame["msg"] and frame["msg"].endswith(f"({error_class})")
