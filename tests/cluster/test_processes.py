@@ -327,6 +327,12 @@ async def test_redis_killed_and_restarted_empty(cluster: Cluster) -> None:
         )
 
     await eventually(seeded_again)
+
+    async def ready() -> bool:  # each host has its own Redis connections back, not just one
+        codes = [(await h.rest("GET", "/readyz"))[0] for h in cluster.hosts]
+        return all(code == 200 for code in codes)
+
+    await eventually(ready)
     owner = await a_host_with_modules(cluster)
     module_id = await pick(cluster, owner)
     client_host = next(h for h in cluster.hosts if h is not owner)
