@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,8 +17,8 @@ from runtime.server import CONTROL_PATH
 from runtime.testing import TestClient
 from tests.cluster.inprocess import SECRET, cluster_config
 from tests.cluster.redis_server import free_port
+from tests.support.serve_process import ServeProcess, start_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "cluster-admin-key-0001"
 #: Seconds a host process may take to print its ready line.
 START_TIMEOUT = 30.0
@@ -38,62 +34,37 @@ class HostProcess:
         self.journal = workdir / "journal.txt"
         config = cluster_config(redis_url, self.port, modules, self.journal, ttl=ttl, tick=tick)
         self.config_path.write_text(yaml.safe_dump(config))
-        self.log_path = workdir / f"host-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.served: ServeProcess | None = None
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        assert self.served is not None
+        return self.served.pid
 
     async def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "runtime",
-                    "serve",
-                    "--config",
-                    str(self.config_path),
-                    "--api-key",
-                    API_KEY,
-                    "--log-level",
-                    "info",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=log,
-            )
-        assert self.process.stdout is not None
-        stdout = self.process.stdout
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(START_TIMEOUT):
-            while True:
-                line = await loop.run_in_executor(None, stdout.readline)
-                if not line:
-                    raise RuntimeError(f"host exited: {self.log_path.read_text()[-2000:]}")
-                if b"Runtime ready at" in line:
-                    break
-        # Keep draining stdout so the process never blocks on a full pipe.
-        loop.run_in_executor(None, lambda: [None for _ in iter(stdout.readline, b"")])
+        self.served = await start_serve(
+            "--api-key", API_KEY, "--log-level", "info",
+            config=self.config_path, port=None, timeout=START_TIMEOUT,
+        )
 
     def signal(self, number: int) -> None:
         os.kill(self.pid, number)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait()
+        if self.served is not None:
+            self.served.kill()
+            self.served.process.wait()
+
+    async def logged(self, *phrases: str, timeout: float = 15.0) -> str:
+        """The first stderr line holding any of `phrases`, as soon as the host writes it."""
+        assert self.served is not None
+        return await self.served.stderr.wait_for(
+            lambda line: any(phrase in line for phrase in phrases), f"one of {phrases}", timeout
+        )
 
     async def terminate(self, timeout: float = 20.0) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(None, self.process.wait), timeout)
+        assert self.served is not None
+        return await self.served.stop(timeout)
 
     async def rest(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         headers = kw.pop("headers", {"X-API-Key": API_KEY})

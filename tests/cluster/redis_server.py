@@ -8,10 +8,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-import redis
+from tests.support.output import Output
+
+#: What redis-server logs once it accepts connections.
+READY = "Ready to accept connections"
 
 
 def free_port() -> int:
@@ -53,22 +55,17 @@ class RedisServer:
                 "--protected-mode",
                 "no",
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    client.close()
-                    self.kill()  # the fixture's `stop` is never reached when `start` fails
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.02)
-        client.close()
+        assert self.process.stdout is not None
+        output = Output("redis-server")
+        output.read_from(self.process.stdout)  # also keeps the pipe drained
+        try:
+            output.wait_for_sync(lambda line: READY in line, "redis-server's ready line", 10)
+        except AssertionError:
+            self.kill()  # the fixture's `stop` is never reached when `start` fails
+            raise
 
     def kill(self) -> None:
         """kill -9: the data goes with it (persistence is off)."""

@@ -23,6 +23,8 @@ from tests.cluster.redis_server import RedisServer
 TTL = 2.0
 MODULES = 6
 TICK = 0.2
+#: Execs answered before the host holding their module is told to leave.
+CALLS_BEFORE_LEAVING = 5
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> float:
@@ -196,6 +198,7 @@ async def test_graceful_leave_loses_no_exec(cluster: Cluster) -> None:
     staying = [h for h in cluster.hosts if h is not leaving]
     module_id = await pick(cluster, leaving)
     results: list[object] = []
+    calling = asyncio.Event()
     async with staying[0].client() as client:
 
         async def keep_calling() -> None:
@@ -208,11 +211,13 @@ async def test_graceful_leave_loses_no_exec(cluster: Cluster) -> None:
                     )
                 except ExecError as exc:
                     results.append(exc)
+                if len(results) == CALLS_BEFORE_LEAVING:
+                    calling.set()
                 if (await cluster.owners()).get(module_id) not in (None, leaving.url):
                     return
 
         caller = asyncio.get_running_loop().create_task(keep_calling())
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(calling.wait(), 30)  # execs are flowing to the leaving host
         assert await leaving.terminate() == 0
         await asyncio.wait_for(caller, TTL + 10)
         await eventually(lambda: cluster.settled(staying), timeout=5)
@@ -255,8 +260,7 @@ async def test_a_frozen_host_is_fenced_and_stops_its_modules(cluster: Cluster) -
 
         await eventually(owners_values)
     assert owners
-    log = zombie.log_path.read_text()
-    assert "lease lost; stopping module" in log or "status write fenced off" in log
+    await zombie.logged("lease lost; stopping module", "status write fenced off")
 
 
 async def test_an_exec_in_flight_when_its_owner_dies(cluster: Cluster) -> None:
@@ -323,6 +327,12 @@ async def test_redis_killed_and_restarted_empty(cluster: Cluster) -> None:
         )
 
     await eventually(seeded_again)
+
+    async def ready() -> bool:  # each host has its own Redis connections back, not just one
+        codes = [(await h.rest("GET", "/readyz"))[0] for h in cluster.hosts]
+        return all(code == 200 for code in codes)
+
+    await eventually(ready)
     owner = await a_host_with_modules(cluster)
     module_id = await pick(cluster, owner)
     client_host = next(h for h in cluster.hosts if h is not owner)
@@ -340,12 +350,8 @@ async def test_redis_stalled_past_the_watchdog(slow_cluster: Cluster) -> None:
         await client.bind("sys-1", "Probe", "mark", index=index_of(module_id))
         assert (await client.next_notify())["value"] == "before"
         cluster.redis_server.freeze()
-        try:
-
-            async def noticed() -> bool:
-                return "pub/sub connection stalled" in client_host.log_path.read_text()
-
-            await eventually(noticed, timeout=15)  # the watchdog, not a closed socket
+        try:  # the watchdog notices, not a closed socket
+            await client_host.logged("pub/sub connection stalled", timeout=15)
         finally:
             cluster.redis_server.thaw()
         await eventually(lambda: cluster.settled(cluster.hosts), timeout=TTL * 4 + 10)

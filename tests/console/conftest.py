@@ -58,10 +58,9 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The embedded default (sys-demo over the emulators) with one admin key."""
-    log_path = tmp_path_factory.mktemp("demo") / "serve.log"
-    served = serve(["--port", "0", "--api-key", ADMIN_KEY], log_path)
+    served = serve(["--port", "0", "--api-key", ADMIN_KEY])
     yield served
-    served.stop()
+    served.close()
 
 
 @pytest.fixture(scope="session")
@@ -74,4 +73,4 @@ def probe(probe_site: ProbeSite) -> Iterator[Served]:
     """A runtime hosting the probe driver (and a module that fails to load)."""
     served = serve_probe(probe_site)
     yield served
-    served.stop()
+    served.close()

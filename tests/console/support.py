@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import re
-import select
-import subprocess
-import sys
 import textwrap
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
 import yaml
 
+from tests.support.serve_process import ServeProcess as Served
+from tests.support.serve_process import start_serve_sync
+
 ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(r"Runtime ready at (http://\S+)")
 #: Seconds a runtime gets to print its ready line (the embedded one starts two emulators).
 START_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 
 ADMIN_KEY = "console-admin-key-0001"
 USER_KEY = "console-user-key-0001"
@@ -95,70 +91,9 @@ class Broken(Driver):
 '''
 
 
-@dataclass
-class Served:
-    """A runtime subprocess and the URL it serves."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def serve(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> Served:
+def serve(args: list[str], pythonpath: tuple[str, ...] = ()) -> Served:
     """Start `python -m runtime serve ARGS` and wait for its ready line."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in [str(ROOT), full_env.get("PYTHONPATH", "")] if p
-    )
-    full_env.pop("RUNTIME_API_KEY", None)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runtime", "serve", *args],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            cwd=ROOT,
-            env=full_env,
-        )
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    seen = b""
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            line = process.stdout.readline()
-            if not line and process.poll() is not None:
-                break
-            seen += line
-            match = READY.search(line.decode())
-            if match:
-                return Served(process, match.group(1), log_path, args, env or {})
-        elif process.poll() is not None:
-            break
-    process.kill()
-    process.wait()
-    raise RuntimeError(
-        f"runtime did not start: {seen.decode()!r}\n{log_path.read_text(errors='replace')}"
-    )
+    return start_serve_sync(*args, port=None, pythonpath=pythonpath, timeout=START_TIMEOUT)
 
 
 @dataclass
@@ -221,4 +156,4 @@ def serve_probe(site: ProbeSite, *, reload: bool = False, port: int = 0) -> Serv
     args = ["--config", str(site.config_path), "--port", str(port)]
     if reload:
         args.append("--reload")
-    return serve(args, site.root / "serve.log", {"PYTHONPATH": str(site.root)})
+    return serve(args, (str(site.root),))

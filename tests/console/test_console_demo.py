@@ -109,7 +109,7 @@ def test_calendar_module_shows_status_runs_commands_and_errors(page: Page, demo:
     assert curl.returncode == 0, curl.stderr
     assert orjson.loads(curl.stdout) == users
     # the key travelled in headers and the WebSocket's query string, never into the log
-    log = demo.log()
+    log = demo.stderr.text()
     assert "path=/api/engine/v2/systems" in log and ADMIN_KEY not in log
 
 

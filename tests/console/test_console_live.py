@@ -40,7 +40,7 @@ def site(tmp_path: Path) -> ProbeSite:
 def reloading(site: ProbeSite) -> Iterator[Served]:
     served = serve_probe(site, reload=True)
     yield served
-    served.stop()
+    served.close()
 
 
 def test_forms_change_after_a_driver_edit_without_a_page_reload(
@@ -83,7 +83,7 @@ def test_the_connection_indicator_is_honest_and_bindings_come_back(
         rest_exec(served, "bump", "[2]")
         expect(status_value(page, "counter")).to_have_text("2")
         port = served.port
-        served.stop()
+        served.close()
 
         indicator = page.locator("#connection-text")
         expect(indicator).to_have_text("Disconnected")
@@ -103,4 +103,4 @@ def test_the_connection_indicator_is_honest_and_bindings_come_back(
         rest_exec(served, "bump", "[3]")
         expect(status_value(page, "counter")).to_have_text("3")
     finally:
-        served.stop()
+        served.close()

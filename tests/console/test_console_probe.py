@@ -269,7 +269,7 @@ def test_sign_in_with_a_bearer_token(page: Page, probe: Served) -> None:
     ran = subprocess.run(["bash", "-c", curl_line], env=env, capture_output=True, timeout=10)
     assert ran.returncode == 0, ran.stderr
     expect(status_value(page, "counter")).to_have_text(ran.stdout.decode())  # live, from curl
-    assert token not in probe.log()
+    assert token not in probe.stderr.text()
 
 
 def test_new_and_deleted_status_names_are_picked_up(page: Page, probe: Served) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from embedded.settings import graph_settings
 from fixtures.emulator_base import RunningEmulator
 from runtime.testing import TestClient, run_runtime
 from tests.graph.emulator_helpers import SYSTEM, api_log, fault, graph_config, log_length, seed
+from tests.support.output import Output, OutputWriter, json_objects
 from tests.vendor_client.outage import StateChanges, idle_outage
 from tests.vendor_client.windows import busiest_window
 
@@ -125,7 +127,7 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("case", ["wrong secret", "closed port", "missing ca_file"])
 async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
-    emulator: RunningEmulator, tmp_path: Path, capfd: pytest.CaptureFixture[str], case: str,
+    emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str,
 ) -> None:
     unreachable = f"https://127.0.0.1:{closed_port()}"
     calendar_config, expected = {
@@ -136,10 +138,12 @@ async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
                             "calendar_config.ca_file: cannot load"),
     }[case]
     config = graph_config(emulator, calendar_config=calendar_config)
+    stderr = Output("stderr")
+    monkeypatch.setattr(sys, "stderr", OutputWriter(stderr))  # the runtime logs to it
     async with run_runtime(config, log_format="json", log_level="info") as rt, \
             rt.client() as c:
         await c.bind(SYSTEM, "Calendar", "connected")
-        probe = await _next_warning(capfd)
+        probe = await _next_warning(stderr)
         assert rt.driver("mod-graph").status["connected"] is False
     assert probe["event"] == "Microsoft Graph unavailable"
     assert probe["module_id"] == "mod-graph"
@@ -147,13 +151,14 @@ async def test_a_module_that_cannot_connect_at_start_warns_with_the_reason(
     assert "not-the-secret-4711" not in probe["reason"]
 
 
-async def _next_warning(capfd: pytest.CaptureFixture[str]) -> dict[str, Any]:
+async def _next_warning(stderr: Output) -> dict[str, Any]:
     """The first warning the module logs (read from stderr as it arrives)."""
-    seen = ""
-    for _ in range(200):
-        seen += capfd.readouterr().err
-        for line in json_lines(seen):
-            if line.get("level") == "warning" and line.get("module_id") == "mod-graph":
-                return line
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no warning logged; stderr was:\n{seen}")
+
+    def warning(line: str) -> bool:
+        parsed = json_objects([line])
+        return bool(parsed) and parsed[0].get("level") == "warning" \
+            and parsed[0].get("module_id") == "mod-graph"
+
+    return json_objects([await stderr.wait_for(warning, "the module's warning")])[0]
+
+

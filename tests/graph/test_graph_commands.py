@@ -3,9 +3,9 @@ happy path and each documented failure, as PlaceOS clients see them."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
+import sys
 import time
 from typing import Any
 
@@ -25,6 +25,7 @@ from tests.graph.emulator_helpers import (
     log_length,
     seed,
 )
+from tests.support.output import Output, OutputWriter
 
 DAY = 86400
 
@@ -346,9 +347,11 @@ async def test_wrong_credentials_disconnect_and_fail_with_the_token_error(
 
 async def test_secrets_and_tokens_stay_out_of_logs(
     emulator: RunningEmulator, capfd: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    stderr = Output("stderr")  # the runtime's log lines, as they are written (capfd gets them too)
+    monkeypatch.setattr(sys, "stderr", OutputWriter(stderr, also=sys.stderr))
     config = graph_config(emulator)
     config["modules"]["mod-bad"] = {
         "driver": config["modules"]["mod-graph"]["driver"],
@@ -364,7 +367,9 @@ async def test_secrets_and_tokens_stay_out_of_logs(
         renewed = (await call(c, "access_token"))["token"]
         with pytest.raises(ExecError):
             await c.exec("sys-bad", "Calendar", "list_users", [])
-        await asyncio.sleep(0.5)  # let a failing probe or two run and log
+        await stderr.wait_for(  # a failing probe has run and logged
+            lambda line: "Microsoft Graph unavailable" in line or "Graph probe failed" in line,
+            "the failing module's probe")
     output = capfd.readouterr()
     logged = output.out + output.err + caplog.text
     assert "Microsoft Graph unavailable" in logged or "Graph probe failed" in logged

@@ -25,6 +25,7 @@ from tests.graph.emulator_helpers import (
     log_length,
     seed,
 )
+from tests.support.request_log import watch_requests
 
 DAY = 86400
 PROBE_INTERVAL = 0.2
@@ -146,10 +147,14 @@ async def test_outage_disconnects_and_probes_reconnect(emulator: RunningEmulator
         assert error.value.error_code == 3
         assert "cannot reach Microsoft Graph" in error.value.msg
         await wait_connected(c, False, 5)
-        mark = await log_length(emulator)
-        await asyncio.sleep(3 * PROBE_INTERVAL)
-        probes = [e for e in await api_log(emulator, mark) if e["path"] == "/v1.0/users"]
-        assert len(probes) >= 2  # probing on its own while disconnected
+        log = watch_requests(emulator)
+        mark = len(log)
+
+        def probes(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [e for e in entries[mark:] if e["path"] == "/v1.0/users"]
+
+        # probing on its own while disconnected
+        await log.until(lambda entries: len(probes(entries)) >= 2, "probes while disconnected")
         await fault(emulator, down=False)
         assert await wait_connected(c, True, 5) <= PROBE_INTERVAL + 1.0
         assert len(await call(c, "list_users", [None, 1])) == 1

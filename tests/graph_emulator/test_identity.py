@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,15 +114,31 @@ async def test_openid_configuration(graph: Graph) -> None:
         assert (await response.json())["error_codes"] == [90002]
 
 
-async def test_tokens_expire_after_their_lifetime(tmp_path: Path) -> None:
+class SteppedClock:
+    """The time the emulator's token store reads: now, until the test moves it on."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_tokens_expire_after_their_lifetime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with await start(tmp_path, token_lifetime=1) as emulator, \
             client_session(emulator.ca_file) as session:
+        clock = SteppedClock()
+        monkeypatch.setattr(emulator.control.tokens, "_clock", clock)
         graph = Graph(emulator, session)
         status, body = await graph.token_request()
         assert body["expires_in"] == 1
         graph.token = body["access_token"]
+        issued = clock.now
+        clock.now = issued + 0.999
         assert (await graph.get("/v1.0/users?$top=1"))[0] == 200
-        await asyncio.sleep(1.05)
+        clock.now = issued + 1  # its lifetime is over
         status, error = await graph.get("/v1.0/users?$top=1")
         assert status == 401
         assert error["error"]["code"] == "InvalidAuthenticationToken"

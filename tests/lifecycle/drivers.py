@@ -31,6 +31,11 @@ class Worker(Driver):
         await asyncio.sleep(seconds)
         return seconds
 
+    async def slow_announced(self, seconds: float) -> float:
+        """`slow`, saying in the log once it is running."""
+        self.logger.info("slow command started")
+        return await self.slow(seconds)
+
     def set_status(self, key: str, value: object) -> None:
         self[key] = value
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,14 @@ import aiohttp
 import orjson
 import pytest
 import websockets
-import yaml
 
-from runtime.server import CONTROL_PATH
 from runtime.testing import ExecError, run_runtime
+from tests.support.output import json_objects
+from tests.support.serve_process import ServeProcess, start_serve, write_config
 
 from .conftest import OTHER_KEY, USER_KEY, lifecycle_config
 from .support import open_raw_websocket_at, read_reply, read_until_closed, send_request
 
-REPO = Path(__file__).resolve().parents[2]
 GRACE = 1.0
 SHORT, LONG = 0.2, 60.0
 #: Execs each of the two connections has in flight at the signal (half short, half long).
@@ -39,7 +37,7 @@ STUCK_CHANGES = 600
 
 async def _start_server(
     tmp_path: Path, grace: float = GRACE, *, stubborn: bool = False
-) -> tuple[asyncio.subprocess.Process, str]:
+) -> ServeProcess:
     marker = tmp_path / "unloaded.txt"
     config = lifecycle_config(shutdown_grace=grace, log_format="json", log_level="info")
     if stubborn:
@@ -47,43 +45,33 @@ async def _start_server(
         config["systems"]["sys-1"]["modules"].append("mod-s")
     for module in config["modules"].values():
         module["settings"] = {"unload_marker": str(marker)}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "runtime",
-        "serve",
-        "--config",
-        str(path),
-        "--port",
-        "0",
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        assert line, "server exited before it was ready"
-        if line.startswith("Runtime ready at "):
-            url = line.split()[3]
-            return process, url.replace("http", "ws", 1) + CONTROL_PATH
+    return await start_serve(config=write_config(tmp_path / "config.yaml", config))
 
 
-async def _sigterm_and_wait(process: asyncio.subprocess.Process) -> tuple[int, float]:
+async def _sigterm_and_wait(served: ServeProcess) -> tuple[int, float]:
     """SIGTERM the server and wait for its exit: its return code and the seconds it took."""
     signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+    served.signal(signal.SIGTERM)
+    returncode = await served.wait_exit(GRACE + 10)
     return returncode, time.monotonic() - signalled
 
 
-async def _kill_if_running(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.kill()
-        await process.wait()
+async def _kill_if_running(served: ServeProcess) -> None:
+    served.kill()
+    await served.wait_exit()
+
+
+def _logged(event: str, **fields: Any) -> Callable[[list[str]], int]:
+    """How many of the lines are the JSON log line `event` with these fields."""
+
+    def count(lines: list[str]) -> int:
+        return sum(
+            1
+            for line in json_objects(lines)
+            if line.get("event") == event and all(line.get(k) == v for k, v in fields.items())
+        )
+
+    return count
 
 
 async def _collect(
@@ -103,10 +91,6 @@ async def _collect(
     return frames, connection.close_code
 
 
-def _http_url(ws_url: str) -> str:
-    return ws_url.replace("ws", "http", 1).removesuffix(CONTROL_PATH)
-
-
 async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
     async with http.get(url + "/metrics") as response:
         text = await response.text()
@@ -115,25 +99,28 @@ async def _metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
 
 
 async def _rest_execs_in_flight(
-    http: aiohttp.ClientSession, url: str
+    http: aiohttp.ClientSession, url: str, served: ServeProcess
 ) -> list[asyncio.Task[tuple[int, Any]]]:
     """REST execs running when this returns (the only execs running then)."""
 
     async def rest_exec() -> tuple[int, Any]:
-        async with http.post(url + "/api/engine/v2/systems/sys-1/Worker_2/slow", json=[LONG]) as r:
+        path = "/api/engine/v2/systems/sys-1/Worker_2/slow_announced"
+        async with http.post(url + path, json=[LONG]) as r:
             return r.status, await r.json()
 
     tasks = [asyncio.create_task(rest_exec()) for _ in range(REST_EXECS)]
-    while await _metric(http, url, "placeos_runtime_execs_in_flight") < REST_EXECS:
-        await asyncio.sleep(0.05)
+    started = _logged("slow command started", module_id="mod-v")
+    await served.stderr.wait_until(lambda lines: started(lines) == REST_EXECS, "REST execs")
+    assert await _metric(http, url, "placeos_runtime_execs_in_flight") == REST_EXECS
     return tasks
 
 
 async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
-    process, ws_url = await _start_server(tmp_path)
+    served = await _start_server(tmp_path)
+    ws_url = served.ws_url
     http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
     try:
-        rest_execs = await _rest_execs_in_flight(http, _http_url(ws_url))
+        rest_execs = await _rest_execs_in_flight(http, served.url, served)
         clients = [
             await websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY})
             for _ in range(2)
@@ -162,16 +149,15 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
         # every exec has reached the server once each connection's pong has come back
         await asyncio.wait_for(asyncio.gather(*(pong.wait() for pong in pongs)), 10)
         signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        served.signal(signal.SIGTERM)
         results = await asyncio.wait_for(asyncio.gather(*collectors), GRACE + 10)
-        returncode = await asyncio.wait_for(process.wait(), GRACE + 10)
+        returncode = await served.wait_exit(GRACE + 10)
         elapsed = time.monotonic() - signalled
         rest_replies = await asyncio.gather(*rest_execs)
     finally:
         await http.close()
-        await _kill_if_running(process)
-    assert process.stderr is not None
-    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+        await _kill_if_running(served)
+    log_lines = [json.loads(line) for line in served.stderr.snapshot()]
 
     assert returncode == 0
     assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
@@ -197,30 +183,29 @@ async def test_sigterm_with_execs_in_flight(tmp_path: Path) -> None:
 
 
 async def test_a_second_signal_ends_the_grace(tmp_path: Path) -> None:
-    process, ws_url = await _start_server(tmp_path, grace=120)
-    assert process.stderr is not None
+    served = await _start_server(tmp_path, grace=120)
     try:
-        async with websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY}) as ws:
+        headers = {"X-API-Key": USER_KEY}
+        async with websockets.connect(served.ws_url, additional_headers=headers) as ws:
             request = {"id": 1, "cmd": "exec", "sys": "sys-1", "mod": "Worker", "name": "slow"}
             await ws.send(orjson.dumps({**request, "args": [LONG]}).decode())
             await ws.send("ping")
             assert await ws.recv() == "pong"
-            process.send_signal(signal.SIGTERM)
-            while True:  # the first signal has been taken once the server says so
-                line = await asyncio.wait_for(process.stderr.readline(), 10)
-                assert line, "server exited"
-                if b"a second signal ends the grace" in line:
-                    break
-            process.send_signal(signal.SIGTERM)
+            served.signal(signal.SIGTERM)
+            # the first signal has been taken once the server says so
+            await served.stderr.wait_for(
+                lambda line: "a second signal ends the grace" in line, "the first signal's note"
+            )
+            served.signal(signal.SIGTERM)
             reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
             assert (reply["id"], reply["error_code"], reply["msg"]) == (
                 1,
                 7,
                 "server shutting down",
             )
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await served.wait_exit(10) == 0
     finally:
-        await _kill_if_running(process)
+        await _kill_if_running(served)
 
 
 async def test_stop_answers_rest_execs_and_reports_not_ready() -> None:
@@ -263,8 +248,8 @@ async def test_stop_answers_rest_execs_and_reports_not_ready() -> None:
 async def test_sigterm_after_a_cut_off_client_read_again(tmp_path: Path) -> None:
     """A client cut off (1008) for not reading that then reads again leaves nothing waiting:
     the exec it left running is cancelled at the grace and the process exits in time."""
-    process, ws_url = await _start_server(tmp_path)
-    url = _http_url(ws_url)
+    served = await _start_server(tmp_path)
+    ws_url, url = served.ws_url, served.url
     http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
     sock = await asyncio.to_thread(open_raw_websocket_at, url, USER_KEY)
     try:
@@ -290,26 +275,28 @@ async def test_sigterm_after_a_cut_off_client_read_again(tmp_path: Path) -> None
         assert await _metric(http, url, "placeos_runtime_debug_streams") == 0
         code = await asyncio.to_thread(read_until_closed, sock)  # the client reads again
         assert code in (1008, None)
-        while await _metric(http, url, "placeos_runtime_connections") != 0:
-            await asyncio.sleep(0.05)
+        # the other client's connection is over once the server says so (the cut-off one left
+        # the count at the cut-off)
+        other_closed = _logged("connection closed", principal="panel", code=1000)
+        await served.stderr.wait_until(other_closed, "the other client's close")
+        assert await _metric(http, url, "placeos_runtime_connections") == 0
         assert await _metric(http, url, "placeos_runtime_execs_in_flight") == 1
-        returncode, elapsed = await _sigterm_and_wait(process)
+        returncode, elapsed = await _sigterm_and_wait(served)
     finally:
         sock.close()
         await http.close()
-        await _kill_if_running(process)
+        await _kill_if_running(served)
     assert returncode == 0
     assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
-    assert process.stderr is not None
-    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+    log_lines = [json.loads(line) for line in served.stderr.snapshot()]
     closed = [line for line in log_lines if line.get("event") == "connection closed"]
     assert sorted(line["code"] for line in closed) == [1000, 1008]
 
 
 async def test_sigterm_with_a_client_that_stopped_reading(tmp_path: Path) -> None:
     """Frames waiting for a client that does not read do not hold the exit past the bound."""
-    process, ws_url = await _start_server(tmp_path)
-    url = _http_url(ws_url)
+    served = await _start_server(tmp_path)
+    ws_url, url = served.ws_url, served.url
     http = aiohttp.ClientSession(headers={"X-API-Key": USER_KEY})
     sock = await asyncio.to_thread(open_raw_websocket_at, url, USER_KEY)
     try:
@@ -326,11 +313,11 @@ async def test_sigterm_with_a_client_that_stopped_reading(tmp_path: Path) -> Non
                 pass
         assert await _metric(http, url, "placeos_runtime_pending_output_bytes") > 0
         assert await _metric(http, url, "placeos_runtime_slow_client_cutoffs_total") == 0
-        returncode, elapsed = await _sigterm_and_wait(process)
+        returncode, elapsed = await _sigterm_and_wait(served)
     finally:
         sock.close()
         await http.close()
-        await _kill_if_running(process)
+        await _kill_if_running(served)
     assert returncode == 0
     assert elapsed <= GRACE + 1.0, f"exit took {elapsed:.2f} s"
 
@@ -338,25 +325,25 @@ async def test_sigterm_with_a_client_that_stopped_reading(tmp_path: Path) -> Non
 async def test_sigterm_with_a_command_that_ignores_cancellation(tmp_path: Path) -> None:
     """A careless driver's command that swallows every cancellation gets its one reply and
     does not keep the process alive."""
-    process, ws_url = await _start_server(tmp_path, stubborn=True)
+    served = await _start_server(tmp_path, stubborn=True)
     try:
-        async with websockets.connect(ws_url, additional_headers={"X-API-Key": USER_KEY}) as ws:
+        headers = {"X-API-Key": USER_KEY}
+        async with websockets.connect(served.ws_url, additional_headers=headers) as ws:
             request = {"id": 1, "cmd": "exec", "sys": "sys-1", "mod": "Stubborn"}
             await ws.send(orjson.dumps({**request, "name": "ignore_cancel"}).decode())
             await ws.send("ping")
             assert await ws.recv() == "pong"
-            process.send_signal(signal.SIGTERM)
+            served.signal(signal.SIGTERM)
             reply = orjson.loads(await asyncio.wait_for(ws.recv(), GRACE + 10))
             assert (reply["id"], reply["error_code"], reply["msg"]) == (
                 1,
                 7,
                 "server shutting down",
             )
-        assert await asyncio.wait_for(process.wait(), GRACE + 10) == 0
+        assert await served.wait_exit(GRACE + 10) == 0
     finally:
-        await _kill_if_running(process)
-    assert process.stderr is not None
-    log_lines = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+        await _kill_if_running(served)
+    log_lines = [json.loads(line) for line in served.stderr.snapshot()]
     assert "tasks ignored cancellation; exiting without them" in [
         line["event"] for line in log_lines
     ]

@@ -33,6 +33,7 @@ from tests.lineworks.helpers import (
     request_log,
     wait_status,
 )
+from tests.support.request_log import watch_requests
 from tests.vendor_client.outage import StateChanges, idle_outage
 from tests.vendor_client.windows import busiest_window
 
@@ -73,12 +74,15 @@ async def test_refused_credentials_keep_it_false(emulator: RunningEmulator) -> N
     async with lineworks_runtime(emulator, {"lineworks": {"client_secret": "wrong"}}) as rt, \
             rt.client() as client:
         await wait_status(client, "connected", False)
+        log = watch_requests(emulator)
         await control(emulator, "DELETE", "requests")
-        await asyncio.sleep(0.5)
+        # a third probe starts only once the second has been answered
+        probes = await log.until(lambda entries: len(entries) >= 3, "probes while refused")
         assert rt.driver("mod-lw").status["connected"] is False
-    probes = await request_log(emulator)
-    assert len(probes) >= 2, "it keeps probing every probe_interval while refused"
-    assert all(e["path"] == "/oauth2/v2.0/token" and e["status"] == 401 for e in probes)
+    answered = [e for e in probes if e["status"] is not None]
+    assert len(answered) >= 2, "it keeps probing every probe_interval while refused"
+    assert all(e["path"] == "/oauth2/v2.0/token" for e in probes)
+    assert all(e["status"] == 401 for e in answered)
 
 
 @asynccontextmanager

@@ -57,9 +57,9 @@ def examples() -> list[list[str]]:
 
 @pytest.fixture
 async def quick_start(tmp_path: Path) -> AsyncIterator[tuple[Served, str]]:
-    server = await start_serve("--port", "0", log=tmp_path / "serve.log")
+    server = await start_serve("--port", "0")
     try:
-        printed = re.search(r"generated admin key: (\S+)", "".join(server.lines))
+        printed = re.search(r"generated admin key: (\S+)", "\n".join(server.lines))
         assert printed, server.lines
         yield server, printed.group(1)
     finally:

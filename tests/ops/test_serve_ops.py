@@ -64,7 +64,7 @@ async def test_port_in_use_with_the_embedded_default_contacts_nothing(tmp_path: 
 async def test_modules_load_once_the_socket_is_bound(tmp_path: Path) -> None:
     marker = tmp_path / "loaded.txt"
     server = await start_serve(
-        "--config", str(marker_config(tmp_path, marker)), "--port", "0", log=tmp_path / "s.log"
+        "--config", str(marker_config(tmp_path, marker)), "--port", "0"
     )
     try:
         # by the ready line every on_load has finished, and the marker sits beside the config
@@ -74,7 +74,7 @@ async def test_modules_load_once_the_socket_is_bound(tmp_path: Path) -> None:
         )
         assert (code, json.loads(out)) == (0, "pong")
     finally:
-        assert (await server.stop())[0] == 0
+        assert await server.stop() == 0
 
 
 async def test_admin_key_sources_are_logged_never_the_keys(tmp_path: Path) -> None:
@@ -87,7 +87,6 @@ async def test_admin_key_sources_are_logged_never_the_keys(tmp_path: Path) -> No
         "--api-key",
         option_key,
         env=cli_env(RUNTIME_API_KEY=env_key),
-        log=tmp_path / "s.log",
     )
     try:
         for key in (env_key, option_key):
@@ -96,7 +95,8 @@ async def test_admin_key_sources_are_logged_never_the_keys(tmp_path: Path) -> No
             )
             assert code == 0
     finally:
-        _, err = await server.stop()
+        await server.stop()
+    err = server.stderr.text()
     accepted = [line for line in err.splitlines() if "admin key accepted" in line]
     assert len(accepted) == 3, err
     assert "source='config auth.api_keys[0] (ops)'" in accepted[0]
@@ -110,8 +110,9 @@ async def test_admin_key_sources_are_logged_never_the_keys(tmp_path: Path) -> No
 async def test_generated_key_source_is_logged(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("modules: {}\nsystems: {}\n")
-    server = await start_serve("--config", str(path), "--port", "0", log=tmp_path / "s.log")
-    _, err = await server.stop()
+    server = await start_serve("--config", str(path), "--port", "0")
+    await server.stop()
+    err = server.stderr.text()
     generated = server.lines[0].rsplit(" ", 1)[1].strip()
     assert "source='generated at start (printed once)'" in err
     assert generated not in err
@@ -130,9 +131,9 @@ async def test_listening_beyond_loopback_warns_unless_a_proxy_is_configured(
         "0.0.0.0",
         "--port",
         "0",
-        log=tmp_path / "a.log",
     )
-    _, err = await exposed.stop()
+    await exposed.stop()
+    err = exposed.stderr.text()
     assert warning in err and "docs/deploy.md" in err
     proxied = await start_serve(
         "--config",
@@ -141,14 +142,15 @@ async def test_listening_beyond_loopback_warns_unless_a_proxy_is_configured(
         "0.0.0.0",
         "--port",
         "0",
-        log=tmp_path / "b.log",
     )
-    _, err = await proxied.stop()
+    await proxied.stop()
+    err = proxied.stderr.text()
     assert warning not in err
     loopback = await start_serve(
-        "--config", str(marker_config(tmp_path, marker)), "--port", "0", log=tmp_path / "c.log"
+        "--config", str(marker_config(tmp_path, marker)), "--port", "0"
     )
-    _, err = await loopback.stop()
+    await loopback.stop()
+    err = loopback.stderr.text()
     assert warning not in err
 
 
@@ -181,7 +183,7 @@ async def test_serve_imports_drivers_beside_a_config_in_another_folder(tmp_path:
     )
     env = cli_env(PYTHONPATH=str(ROOT))
     server = await start_serve(
-        "--config", "mywork/config.yaml", "--port", "0", env=env, cwd=tmp_path, log=tmp_path / "l"
+        "--config", "mywork/config.yaml", "--port", "0", env=env, cwd=tmp_path
     )
     try:
         code, out, _ = await run_cli(

@@ -43,8 +43,11 @@ COUNTER_V1 = """
         def dropped(self) -> str:
             return "still here"
 
-        async def slow(self, seconds: float) -> str:
-            await asyncio.sleep(seconds)
+        async def slow(self) -> str:
+            # waits inside this (old) code until the test sets `leave`
+            self.leave = asyncio.Event()
+            self["slow"] = "inside"
+            await self.leave.wait()
             return "old code"
 """
 
@@ -76,7 +79,7 @@ COUNTER_V2 = """
         def hello(self, name: str, excited: bool = False) -> str:
             return f"hello {name}" + ("!" if excited else "")
 
-        async def slow(self, seconds: float) -> str:
+        async def slow(self) -> str:
             return "new code"
 """
 
@@ -150,13 +153,17 @@ async def test_a_command_running_during_the_reload_finishes_on_the_old_code(
     async with run_runtime(counter_config(package), reload=True) as rt:
         assert rt.reloader is not None
         async with rt.client() as client:
-            running = asyncio.create_task(client.exec("sys-1", "Counter", "slow", [1.0]))
-            await asyncio.sleep(0.1)  # the exec is now awaiting inside the old method
+            await client.bind("sys-1", "Counter", "slow")
+            running = asyncio.create_task(client.exec("sys-1", "Counter", "slow"))
+            # the exec is now awaiting inside the old method
+            assert (await client.next_notify())["value"] == "inside"
             package.write("counter", COUNTER_V2)
             report = await rt.reloader.wait_for_report(1)
             assert report.ok and report.swapped == ["mod-counter"]
             assert not running.done()
-            assert await client.exec("sys-1", "Counter", "slow", [1.0]) == "new code"
+            assert await client.exec("sys-1", "Counter", "slow") == "new code"
+            assert not running.done()
+            live(rt, "mod-counter").leave.set()
             assert await running == "old code"
 
 

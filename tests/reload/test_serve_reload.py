@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
-import yaml
 
-from runtime.server import CONTROL_PATH
 from runtime.testing import TestClient
 from tests.reload.support import DriverPackage, write_and_time_answer
+from tests.support.serve_process import start_serve, write_config
 
-ROOT = Path(__file__).resolve().parents[2]
 KEY = "reload-serve-admin-key"
-READY = re.compile(r"Runtime ready at (http://\S+)")
 
 BELL_V1 = """
     from runtime import Driver
@@ -44,31 +37,11 @@ async def test_serve_reloads_driver_code_and_config_in_the_running_process(
         "modules": {"mod-bell": {"driver": package.driver("bell", "Bell")}},
         "systems": {"sys-1": {"name": "Hall", "modules": ["mod-bell"]}},
     }
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    log_path = tmp_path / "serve.log"
-    args = ["--config", str(config_path), "--port", "0"] + (
-        ["--reload"] if switch == "flag" else []
-    )
-    source_root = str(package.dir.parent)
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "runtime",
-            "serve",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-            env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{source_root}"},
-            cwd=ROOT,
-        )
+    config_path = write_config(tmp_path / "config.yaml", config)
+    args = ["--reload"] if switch == "flag" else []
+    served = await start_serve(*args, config=config_path, pythonpath=[str(package.dir.parent)])
     try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        ready = READY.search(line)
-        assert ready, line
-        ws_url = ready.group(1).replace("http", "ws", 1) + CONTROL_PATH
+        ws_url = served.ws_url
         async with websockets.connect(ws_url, additional_headers={"X-API-Key": KEY}) as ws:
             client = TestClient(ws)
             assert await client.exec("sys-1", "Bell", "ring") == "ding"
@@ -85,7 +58,7 @@ async def test_serve_reloads_driver_code_and_config_in_the_running_process(
             config["systems"]["sys-1"]["modules"].append("mod-chime")
             seconds = await write_and_time_answer(
                 client,
-                lambda: config_path.write_text(yaml.safe_dump(config)),
+                lambda: write_config(config_path, config),
                 ("sys-1", "Bell", "ring"),
                 "dong",
                 index=2,
@@ -93,8 +66,7 @@ async def test_serve_reloads_driver_code_and_config_in_the_running_process(
             assert seconds < 1.0
             await client.close()
     finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), 10) == 0
-    log_text = log_path.read_text()
+        assert await served.stop() == 0
+    log_text = served.stderr.text()
     assert "hot reload watching" in log_text
     assert "driver code reloaded" in log_text and "config reloaded" in log_text

@@ -117,14 +117,25 @@ async def test_an_edit_keeping_size_and_mtime_still_reloads_despite_cached_bytec
         assert not cached.exists()  # the stale bytecode is gone for later imports too
 
 
-async def test_saving_unchanged_content_does_not_reload(package: DriverPackage) -> None:
+async def test_saving_unchanged_content_does_not_reload(
+    package: DriverPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = package.write("ticker", ticker(1))
     async with run_runtime(ticker_config(package), reload=True) as rt:
         assert rt.reloader is not None
         instance = live(rt, "mod-ticker")
+        handled: asyncio.Queue[list[Any]] = asyncio.Queue()
+        handle_changes = rt.reloader.handle_changes
+
+        async def observed(paths: Any) -> list[Any]:
+            reports = await handle_changes(paths)
+            handled.put_nowait(reports)
+            return reports
+
+        monkeypatch.setattr(rt.reloader, "handle_changes", observed)
         path.write_bytes(path.read_bytes())  # an editor saving without changes
         os.utime(path)
-        await asyncio.sleep(0.4)
+        assert await asyncio.wait_for(handled.get(), 10) == []  # seen, and nothing done
         assert rt.reloader.report_count == 0 and instance.updates == 0
         package.write("ticker", ticker(2))
         assert (await rt.reloader.wait_for_report(1)).swapped == ["mod-ticker"]

@@ -31,6 +31,8 @@ class Display(Powerable, Driver):
 
     def __init__(self) -> None:
         self.updates: list[Any] = []
+        self.gate = asyncio.Event()
+        self.arrivals: asyncio.Queue[None] = asyncio.Queue()
 
     async def on_update(self) -> None:
         self.updates.append(self.setting_or(None, "input"))
@@ -68,6 +70,12 @@ class Display(Powerable, Driver):
     async def slow(self, seconds: float) -> float:
         await asyncio.sleep(seconds)
         return seconds
+
+    async def wait_gate(self) -> str:
+        """Return once the test opens `gate`; each call is announced on `arrivals`."""
+        self.arrivals.put_nowait(None)
+        await self.gate.wait()
+        return "released"
 
     def setting_value(self, keys: list[str]) -> Any:
         return self.setting(*keys)

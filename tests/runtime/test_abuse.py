@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ import websockets
 from aiohttp.test_utils import make_mocked_request
 
 from runtime.abuse import (
+    ConnectionLimiter,
     FailureLimiter,
     client_address,
     parse_networks,
@@ -121,15 +122,29 @@ def test_failure_limiter_window_slides() -> None:
     assert retry_after(6.0) == "6"
 
 
-async def _wait_for(predicate: Any) -> None:
-    async with asyncio.timeout(5):
-        while not predicate():
-            await asyncio.sleep(0.005)
+class ObservedLimiter(ConnectionLimiter):
+    """The runtime's connection limiter, telling waiters whenever a connection gives back its
+    slot (which happens once its handler has returned)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self._released = asyncio.Event()
+
+    def release(self, key_id: str) -> None:
+        super().release(key_id)
+        self._released.set()
+
+    async def released_until(self, condition: Callable[[], bool], timeout: float = 10) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._released.clear()
+                await self._released.wait()
 
 
 async def test_connections_per_key_are_capped_before_the_upgrade() -> None:
     async with run_runtime(_config(max_connections_per_key=2)) as rt:
-        connections = rt.runtime.gate.connections
+        gate = rt.runtime.gate
+        connections = gate.connections = ObservedLimiter(gate.connections.limit)
         async with rt.client(USER_KEY) as first, rt.client(USER_KEY):
             with pytest.raises(websockets.InvalidStatus) as refused:
                 async with rt.client(USER_KEY):
@@ -140,10 +155,10 @@ async def test_connections_per_key_are_capped_before_the_upgrade() -> None:
                 assert await other.ping() == "pong"
             await first.close()
             user_id = rt.runtime.auth._keys[next(iter(rt.runtime.auth._keys))].key_id
-            await _wait_for(lambda: connections.count(user_id) == 1)
+            await connections.released_until(lambda: connections.count(user_id) == 1)
             async with rt.client(USER_KEY) as again:
                 assert await again.ping() == "pong"
-        await _wait_for(lambda: not connections._open)
+        await connections.released_until(lambda: not connections._open)
 
 
 def _request(peer: str, forwarded: str | None = None) -> Any:

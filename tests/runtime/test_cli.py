@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.serve_process import ServeProcess, start_serve, write_config
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "cli-test-admin-key"
-READY = re.compile(r"Runtime ready at (http://\S+)")
 
 
 def env() -> dict[str, str]:
@@ -37,30 +38,9 @@ async def run_cli(*args: str, timeout: float = 20) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
-async def start_server(*args: str) -> tuple[asyncio.subprocess.Process, str, list[str]]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "runtime",
-        "serve",
-        "--port",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env(),
-        cwd=ROOT,
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    while True:
-        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-        if not line:
-            raise AssertionError(f"serve exited before it was ready: {lines}")
-        lines.append(line)
-        match = READY.search(line)
-        if match:
-            return process, match.group(1), lines
+async def start_server(*args: str) -> ServeProcess:
+    """`serve ARGS` on a free loopback port, once it has printed its ready line."""
+    return await start_serve(*args, env={"RUNTIME_API_KEY": ""})
 
 
 @pytest.fixture
@@ -70,15 +50,12 @@ async def server(tmp_path: Path) -> AsyncIterator[str]:
         "modules": {"mod-1": {"driver": "tests.runtime.sample_drivers:Display"}},
         "systems": {"sys-1": {"name": "One", "modules": ["mod-1"]}},
     }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    process, url, lines = await start_server("--config", str(path))
-    assert len(lines) == 1, "serve prints exactly one line when ready"
+    served = await start_server("--config", str(write_config(tmp_path / "config.yaml", config)))
+    assert len(served.lines) == 1, "serve prints exactly one line when ready"
     try:
-        yield url
+        yield served.url
     finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await served.stop() == 0
 
 
 async def test_exec_prints_the_result_and_exits_0(server: str) -> None:
@@ -157,10 +134,11 @@ async def test_serve_without_keys_generates_one_and_accepts_only_it(tmp_path: Pa
             }
         )
     )
-    process, url, lines = await start_server("--config", str(path))
+    served = await start_server("--config", str(path))
+    url = served.url
     try:
-        key = re.search(r"generated admin key: (\S+)", "".join(lines))
-        assert key, lines
+        key = re.search(r"generated admin key: (\S+)", "\n".join(served.lines))
+        assert key, served.lines
         code, _, _ = await run_cli(
             "exec", "sys-1", "Display_1", "volume", "1", "--url", url, "--api-key", key.group(1)
         )
@@ -168,8 +146,7 @@ async def test_serve_without_keys_generates_one_and_accepts_only_it(tmp_path: Pa
         code, _, _ = await run_cli("exec", "sys-1", "Display_1", "volume", "1", "--url", url)
         assert code == 1
     finally:
-        process.terminate()
-        await process.wait()
+        await served.stop()
 
 
 async def test_bad_config_is_refused_with_file_key_and_problem(tmp_path: Path) -> None:
@@ -188,12 +165,12 @@ async def test_serve_runs_on_uvloop_when_asked(tmp_path: Path) -> None:
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    process, url, _ = await start_server("--config", str(path), "--loop", "uvloop")
+    served = await start_server("--config", str(path), "--loop", "uvloop")
+    url = served.url
     try:
         code, out, _ = await run_cli(
             "exec", "sys-1", "Display_1", "volume", "3", "--url", url, "--api-key", KEY
         )
         assert (code, json.loads(out)) == (0, {"level": 3, "index": 0})
     finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await served.stop() == 0

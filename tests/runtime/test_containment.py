@@ -3,7 +3,6 @@ only: one error_code 3 reply (or a logged failure); the process and the module g
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -144,7 +143,8 @@ async def test_a_served_process_survives_every_case(tmp_path: Path) -> None:
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    process, url, _lines = await start_server("--config", str(path))
+    served = await start_server("--config", str(path))
+    url = served.url
     try:
         for command in ("raise_sync", "raise_async"):
             for name in NAMES:
@@ -157,7 +157,6 @@ async def test_a_served_process_survives_every_case(tmp_path: Path) -> None:
             "exec", "sys-1", "Hostile_1", "ok", "--url", url, "--api-key", KEY
         )
         assert (code, out.strip()) == (0, '"still here"')
-        assert process.returncode is None
+        assert served.returncode is None
     finally:
-        process.terminate()
-        assert await asyncio.wait_for(process.wait(), 10) == 0
+        assert await served.stop() == 0

@@ -12,6 +12,7 @@ import pytest
 from runtime import session as session_module
 from runtime.server import CONTROL_PATH
 from runtime.testing import RuntimeHandle
+from tests.lifecycle.support import read_reply
 
 
 def _open_silent_websocket(host: str, port: int, api_key: str) -> socket.socket:
@@ -48,21 +49,15 @@ async def test_client_that_stops_reading_is_cut_off(
     try:
         bind = b'{"id":1,"cmd":"bind","sys":"sys-1","mod":"Display","name":"big"}'
         sock.sendall(_masked_text_frame(bind))
-        for _ in range(100):
-            if rt.runtime.store.subscriber_count("mod-1", "big"):
-                break
-            await asyncio.sleep(0.01)
+        assert (await asyncio.to_thread(read_reply, sock, 1))["type"] == "success"
+        assert rt.runtime.store.subscriber_count("mod-1", "big") == 1
         driver = rt.driver("mod-1")
         for n in range(2000):
             driver["big"] = [n, "x" * 20000]
             await asyncio.sleep(0)
             if not rt.runtime.sessions:
                 break
-        for _ in range(100):
-            if not rt.runtime.sessions:
-                break
-            await asyncio.sleep(0.02)
-        assert not rt.runtime.sessions, "the slow connection was not cut off"
+        await rt.runtime.wait_for_sessions(0)  # the slow connection is cut off
         assert rt.runtime.store.subscriber_count("mod-1", "big") == 0
     finally:
         sock.close()
@@ -74,14 +69,17 @@ async def test_too_many_execs_in_flight_get_an_error(
     rt: RuntimeHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(session_module, "MAX_CONCURRENT_EXECS", 3)
+    display = rt.driver("mod-1")
     async with rt.client() as client:
-        slow = [
-            asyncio.create_task(client.exec("sys-1", "Display", "slow", [0.3])) for _ in range(3)
+        held = [
+            asyncio.create_task(client.exec("sys-1", "Display", "wait_gate")) for _ in range(3)
         ]
-        await asyncio.sleep(0.05)
+        for _ in held:
+            await asyncio.wait_for(display.arrivals.get(), 10)  # type: ignore[attr-defined]
         reply = await client.request(
             {"cmd": "exec", "sys": "sys-1", "mod": "Display", "name": "power", "args": [True]}
         )
         assert (reply["type"], reply["error_code"]) == ("error", 7)
         assert "too many requests in flight" in reply["msg"]
-        assert await asyncio.gather(*slow) == [0.3, 0.3, 0.3]
+        display.gate.set()  # type: ignore[attr-defined]
+        assert await asyncio.gather(*held) == ["released"] * 3

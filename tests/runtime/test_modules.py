@@ -56,8 +56,8 @@ async def test_removed_module_notifies_null_to_bound_clients(rt: RuntimeHandle) 
         assert (await client.next_notify())["value"] is True
         await rt.runtime.host.remove_module("mod-2")
         assert (await client.next_notify())["value"] is None
-        with pytest.raises(TimeoutError):
-            await client.next_notify(timeout=0.2)  # exactly one null
+        assert await client.ping() == "pong"  # a second null would have come before it
+        assert [n["value"] for n in client.notifications] == [True, None]  # exactly one null
 
 
 def test_metadata_follows_placeos() -> None:
