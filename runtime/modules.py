@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from time import monotonic
 from types import CoroutineType
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from pydantic import ValidationError
 
@@ -39,10 +39,11 @@ from runtime.redaction import backtrace_lines, exception_message
 from runtime.scheduler import Scheduler
 from runtime.security import Clearance
 from runtime.status import StatusStore
-from runtime.tasks import current_task_of, resume
+from runtime.tasks import ExecStarter, Suspended, current_task_of, resume
 
 log = get_logger(component="modules")
 _dumps = jsonenc.dumps
+_running_loop = asyncio.get_running_loop
 
 #: Return types that are surely not awaitable (the common results of sync commands).
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, list, dict})
@@ -405,6 +406,7 @@ class ModuleHost:
         system = self.systems.get(sys_id)
         return None if system is None else system.lookup.get((name, index))
 
+    @overload
     def start_exec(
         self,
         sys_id: str,
@@ -413,12 +415,38 @@ class ModuleHost:
         method: str,
         args: list[Any] | dict[str, Any],
         clearance: Clearance,
-    ) -> bytes | Coroutine[Any, Any, bytes]:
+    ) -> bytes | Coroutine[Any, Any, bytes]: ...
+
+    @overload
+    def start_exec(
+        self,
+        sys_id: str,
+        name: str,
+        index: int,
+        method: str,
+        args: list[Any] | dict[str, Any],
+        clearance: Clearance,
+        starter: ExecStarter,
+    ) -> bytes | Coroutine[Any, Any, bytes] | Suspended: ...
+
+    def start_exec(
+        self,
+        sys_id: str,
+        name: str,
+        index: int,
+        method: str,
+        args: list[Any] | dict[str, Any],
+        clearance: Clearance,
+        starter: ExecStarter | None = None,
+    ) -> bytes | Coroutine[Any, Any, bytes] | Suspended:
         """Begin a command; raises ExecFailure classified for the reply.
 
         A sync command runs right here and its JSON-encoded result comes back at once (no task,
         no timer: a timeout could not interrupt it anyway). An async one comes back as a
-        coroutine to await, which runs it under the module's exec timeout.
+        coroutine to await, which runs it under the module's exec timeout. With a `starter` whose
+        `steps_first` is set, an async command's first step runs here too (runtime/tasks.py): one
+        that finishes there comes back as its result, like a sync one; one that suspends comes
+        back `Suspended`, its `rest` to be handed to `starter.adopt` at once.
         """
         system = self.systems.get(sys_id)  # (`resolve`, inline: once per exec)
         module_id = None if system is None else system.lookup.get((name, index))
@@ -427,7 +455,7 @@ class ModuleHost:
             raise ExecFailure(
                 ErrorCode.MODULE_NOT_FOUND, f"could not find module {name}_{index} in {sys_id}"
             )
-        return self.start_module_exec(module, method, args, clearance)
+        return self._start(module, method, args, clearance, starter)
 
     def start_module_exec(
         self,
@@ -437,6 +465,16 @@ class ModuleHost:
         clearance: Clearance,
     ) -> bytes | Coroutine[Any, Any, bytes]:
         """`start_exec` for a module already resolved; a remote module's exec is routed."""
+        return self._start(module, method, args, clearance, None)  # type: ignore[return-value]
+
+    def _start(
+        self,
+        module: Module,
+        method: str,
+        args: list[Any] | dict[str, Any],
+        clearance: Clearance,
+        starter: ExecStarter | None,
+    ) -> bytes | Coroutine[Any, Any, bytes] | Suspended:
         instance = module.instance
         if module.state is _REMOTE and self.remote is not None:
             command = interface_of(module.driver_class, Driver).commands.get(method)
@@ -476,7 +514,20 @@ class ModuleHost:
                 raise
             raise _driver_failure(module, method, exc) from None
         if command.is_async or (type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result)):
-            return self._finish_exec(module, method, result)
+            if starter is None or type(result) is not CoroutineType or not starter.steps_first:
+                return self._finish_exec(module, method, result)
+            try:
+                result = starter.step(_running_loop(), result)
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt...: this call's failure
+                if not is_driver_failure(exc):
+                    raise
+                raise _driver_failure(module, method, exc) from None
+            if type(result) is Suspended:
+                cancelling = result.runner.task.cancelling()
+                result.rest = self._await_suspended(
+                    module, method, result.coro, result.yielded, monotonic(), cancelling
+                )
+                return result
         try:
             return _dumps(result)
         except TypeError as exc:
@@ -502,14 +553,22 @@ class ModuleHost:
         return await self._await_suspended(module, method, pending, yielded, started)
 
     async def _await_suspended(
-        self, module: Module, method: str, pending: Any, yielded: Any, started: float
+        self,
+        module: Module,
+        method: str,
+        pending: Any,
+        yielded: Any,
+        started: float,
+        cancelling: int | None = None,
     ) -> bytes:
-        """The rest of a command that suspended, under its exec deadline."""
+        """The rest of a command that suspended, under its exec deadline; `cancelling` is its
+        task's count of pending cancellations when the command began (default: now)."""
         timeout = module.config.exec_timeout
         task = current_task_of(asyncio.get_running_loop())
         if task is None:
             raise RuntimeError("a command can only be awaited inside a task")
-        cancelling = task.cancelling()
+        if cancelling is None:
+            cancelling = task.cancelling()
         deadlines = self.deadlines
         deadlines.add(task, timeout, started)
         try:

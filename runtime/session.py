@@ -50,7 +50,7 @@ from runtime.metrics import RuntimeMetrics
 from runtime.modules import ModuleHost
 from runtime.outbound import Outbound
 from runtime.streams import Binding, BindingKey, Streams
-from runtime.tasks import ExecStarter, current_task_of
+from runtime.tasks import ExecStarter, Suspended, current_task_of
 
 #: Frames a connection may have waiting to be written before it is cut off.
 MAX_PENDING_FRAMES = 4096
@@ -243,17 +243,30 @@ class Session(Outbound, Streams):
         started = perf_counter()
         try:
             outcome = self.host.start_exec(
-                req.sys, req.mod, req.index, req.name, req.args, self.principal.clearance
+                req.sys,
+                req.mod,
+                req.index,
+                req.name,
+                req.args,
+                self.principal.clearance,
+                self.starter,
             )
         except Exception as exc:
             self._send_failure(req, exc, started)
             return
-        if isinstance(outcome, bytes):  # (`_send_result`, inline: the sync path)
+        if isinstance(outcome, bytes):  # (`_send_result`, inline: sync, or async done at once)
             self.stats.success(perf_counter() - started)
             meta = encode_meta(req.sys, req.mod, req.index, req.name)
             self.send(encode_success(req.id, meta, outcome, 200))
             return
-        task = self.starter.start(self._loop, self._await_exec(req, outcome, started))
+        if isinstance(outcome, Suspended):  # its first step ran; its runner takes the rest
+            rest = outcome.rest
+            assert rest is not None
+            task: asyncio.Task[Any] | None = self.starter.adopt(
+                outcome, self._await_exec(req, rest, started)
+            )
+        else:
+            task = self.starter.start(self._loop, self._await_exec(req, outcome, started))
         if task is not None:  # it suspended (one that did not has replied already)
             tasks[task] = req
             execs.started(self.credential, task)

@@ -37,6 +37,29 @@ MAX_IDLE_RUNNERS = 2048
 #: An exec coroutine as the starter takes it: its result is not used (it replies by itself).
 ExecCoroutine = Coroutine[Any, Any, None]
 
+#: `_drive`'s "yielded" for a coroutine handed over before its first step (`adopt`).
+_START = object()
+
+
+class Suspended:
+    """A command whose first step `ExecStarter.step` ran and which suspended there: its runner
+    (reserved for it), its context, what it yielded, and (set by the module host) `rest`, the
+    coroutine that awaits the rest of it. Pass it to `adopt` at once."""
+
+    __slots__ = ("context", "coro", "rest", "runner", "yielded")
+
+    def __init__(
+        self, runner: Any, context: Context, coro: Coroutine[Any, Any, Any], yielded: Any
+    ) -> None:
+        self.runner = runner
+        self.context = context
+        self.coro = coro
+        self.yielded = yielded
+        self.rest: Coroutine[Any, Any, bytes] | None = None
+
+
+_new = object.__new__
+
 
 def start_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     """A task of its own for `coro`; its first step runs now on Python 3.12+ (`eager_start`),
@@ -57,6 +80,9 @@ if sys.version_info >= (3, 12):
         """Starts exec coroutines as tasks whose first step runs at once (`eager_start`)."""
 
         __slots__ = ()
+
+        #: Whether `step` and `adopt` exist (3.12's own eager start needs neither).
+        steps_first = False
 
         def start(
             self, loop: asyncio.AbstractEventLoop, coro: ExecCoroutine
@@ -141,6 +167,54 @@ else:
             if not wake.done():  # (done: the command cancelled its task; the runner delivers it)
                 wake.set_result(None)
             return task
+
+        #: Whether `step` and `adopt` exist.
+        steps_first = True
+
+        def step(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
+            """Run a command's own first step now, as `start` does, without a wrapper around it:
+            its result when it finished there (what it raised propagates), else a `Suspended`,
+            whose runner stays reserved until `adopt` hands it the rest."""
+            idle = self._idle
+            if not idle or loop is not self._loop or (runner := idle[-1]).wake.done():
+                runner = self._take(loop)
+                idle = self._idle
+                idle.append(runner)
+            current = _current_tasks
+            caller = current.get(loop)
+            current[loop] = runner.task
+            context = copy_context()
+            try:
+                yielded = context.run(coro.send, None)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                if caller is None:
+                    del current[loop]
+                else:
+                    current[loop] = caller
+            if idle and idle[-1] is runner:
+                idle.pop()
+            else:
+                idle.remove(runner)
+            suspended = _new(Suspended)  # (no `__init__` frame: this is every suspending exec)
+            suspended.runner = runner
+            suspended.context = context
+            suspended.coro = coro
+            suspended.yielded = yielded
+            suspended.rest = None
+            return suspended
+
+        def adopt(self, suspended: Suspended, coro: ExecCoroutine) -> asyncio.Task[Any]:
+            """Give a suspended command's runner `coro`, which awaits the rest of it
+            (`resume(suspended.coro, suspended.yielded)`); it runs there from its first step,
+            inside the command's context. Returns the runner's task."""
+            runner: _Runner = suspended.runner
+            runner.job = (coro, suspended.context, _START)
+            wake = runner.wake
+            if not wake.done():  # (done: the command cancelled its task; the runner delivers it)
+                wake.set_result(None)
+            return runner.task
 
         def _take(self, loop: asyncio.AbstractEventLoop) -> _Runner:
             if self._loop is not loop:  # a starter serves one loop; another one starts afresh
@@ -232,6 +306,11 @@ def _drive(
     """Drive a coroutine whose first step has run (and yielded `yielded`) to its end, as a task
     would: each step inside `context`, what the runner is sent or thrown passed on."""
     run = context.run
+    if yielded is _START:  # handed over by `adopt`: its first step runs here, in the runner
+        try:
+            yielded = run(coro.send, None)
+        except StopIteration:
+            return
     if cancel is not None:
         try:
             yielded = run(coro.throw, cancel)

@@ -342,3 +342,76 @@ async def test_an_exception_escaping_an_exec_goes_to_the_loops_handler() -> None
         loop.set_exception_handler(previous)
         starter.close()
     assert [str(context["exception"]) for context in reported] == ["first step", "later step"]
+
+
+async def test_step_finishes_a_command_at_once_or_hands_its_rest_to_the_same_runner() -> None:
+    from runtime.tasks import ExecStarter, Suspended, resume
+
+    loop = asyncio.get_running_loop()
+    starter = ExecStarter()
+    gate = asyncio.Event()
+    tasks: list[object] = []
+
+    async def at_once() -> str:
+        tasks.append(asyncio.current_task())
+        return "done"
+
+    async def suspends() -> str:
+        tasks.append(asyncio.current_task())
+        await gate.wait()
+        tasks.append(asyncio.current_task())
+        return "later"
+
+    caller = asyncio.current_task()
+    assert starter.step(loop, at_once()) == "done"  # no wrapper, no task of its own
+    assert asyncio.current_task() is caller and tasks[0] is not caller
+    assert (starter.runners, starter.idle) == (1, 1)
+
+    outcome = starter.step(loop, suspends())
+    assert isinstance(outcome, Suspended) and starter.idle == 0
+    results: list[str] = []
+
+    async def rest(suspended: Suspended) -> None:
+        results.append(await resume(suspended.coro, suspended.yielded))
+
+    runner = starter.adopt(outcome, rest(outcome))
+    assert runner is tasks[1]  # the task current in the first step continues the command
+    gate.set()
+    while not results:
+        await asyncio.sleep(0)
+    assert results == ["later"] and tasks[2] is runner
+    await asyncio.sleep(0)
+    assert starter.idle == 1  # back in the pool
+    starter.close()
+
+
+async def test_a_cancel_before_the_runner_resumes_a_stepped_command_reaches_it() -> None:
+    from runtime.tasks import ExecStarter, Suspended, resume
+
+    loop = asyncio.get_running_loop()
+    starter = ExecStarter()
+    seen: list[str] = []
+
+    async def command() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            seen.append("command cancelled")
+            raise
+
+    async def rest(suspended: Suspended) -> None:
+        try:
+            await resume(suspended.coro, suspended.yielded)
+        except asyncio.CancelledError:
+            seen.append("rest saw it")  # the wrapper began, so it can answer the exec
+            raise
+
+    outcome = starter.step(loop, command())
+    assert isinstance(outcome, Suspended)
+    runner = starter.adopt(outcome, rest(outcome))
+    runner.cancel()  # before the runner has taken the exec over
+    while len(seen) < 2:
+        await asyncio.sleep(0)
+    assert seen == ["command cancelled", "rest saw it"]
+    await asyncio.wait([runner], timeout=10)
+    assert runner.done() and starter.runners == 0
