@@ -32,6 +32,11 @@ def encode_meta(sys: str, mod: str, index: int, name: str) -> bytes:
     return orjson.dumps({"sys": sys, "mod": mod, "index": index, "name": name})
 
 
+#: The header of each unmasked, final text frame short enough for a one-byte length, by size
+#: (a lookup, not a call, on the hot path of every reply).
+SHORT_TEXT_HEADERS = tuple(bytes((_TEXT_FIN, size)) for size in range(_SHORT_PAYLOAD + 1))
+
+
 def text_frame_header(size: int) -> bytes:
     """The header of an unmasked, final WebSocket text frame of `size` payload bytes."""
     if size <= _SHORT_PAYLOAD:
@@ -45,8 +50,10 @@ def text_frames(payloads: list[bytes]) -> bytes:
     """Several payloads as consecutive server-to-client text frames, ready for one write."""
     parts: list[bytes] = []
     append = parts.append
+    short = SHORT_TEXT_HEADERS
     for payload in payloads:
-        append(text_frame_header(len(payload)))
+        size = len(payload)
+        append(short[size] if size <= _SHORT_PAYLOAD else text_frame_header(size))
         append(payload)
     return b"".join(parts)
 

@@ -16,6 +16,10 @@ from runtime.redaction import validation_problems
 from runtime.scheduler import Scheduler
 from runtime.status import StatusStore
 
+_orjson_dumps = orjson.dumps  # (`jsonenc.dumps` without its Python frame: once per status set)
+_DEFAULT = jsonenc.DEFAULT
+_OPTIONS = jsonenc.OPTIONS
+
 _MISSING = object()
 M = TypeVar("M", bound=BaseModel)
 
@@ -116,7 +120,7 @@ class Driver:
 
     def __setitem__(self, key: str, value: Any) -> None:
         ctx = self._runtime_context
-        encoded = None if value is None else jsonenc.dumps(value)
+        encoded = None if value is None else _orjson_dumps(value, default=_DEFAULT, option=_OPTIONS)
         changed = ctx.store.set(ctx.module_id, key, encoded)
         if ctx.tap.active(ctx.module_id):
             shown = "null" if encoded is None else encoded.decode()

@@ -18,6 +18,7 @@ from time import monotonic
 from types import CoroutineType
 from typing import Any, Protocol, overload
 
+import orjson
 from pydantic import ValidationError
 
 from protocol import ErrorCode
@@ -43,6 +44,9 @@ from runtime.tasks import ExecStarter, Suspended, current_task_of, resume
 
 log = get_logger(component="modules")
 _dumps = jsonenc.dumps
+_orjson_dumps = orjson.dumps
+_DEFAULT = jsonenc.DEFAULT
+_OPTIONS = jsonenc.OPTIONS
 _running_loop = asyncio.get_running_loop
 
 #: Return types that are surely not awaitable (the common results of sync commands).
@@ -529,7 +533,7 @@ class ModuleHost:
                 )
                 return result
         try:
-            return _dumps(result)
+            return _orjson_dumps(result, default=_DEFAULT, option=_OPTIONS)  # (`_dumps`, inline)
         except TypeError as exc:
             raise _driver_failure(module, method, exc) from None
 

@@ -19,8 +19,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from protocol import text_frame_header, text_frames
+from protocol.frames import SHORT_TEXT_HEADERS
 from runtime.limits import OutputBudget
 from runtime.logs import get_logger
+
+_SHORT = SHORT_TEXT_HEADERS
+_SHORT_COUNT = len(SHORT_TEXT_HEADERS)
 
 log = get_logger(component="session")
 
@@ -124,7 +128,9 @@ class Outbound:
 
     def _write_now(self, frame: bytes) -> None:
         """Write one frame straight out; the frames sent after it this turn wait for its end."""
-        self.transport.write(text_frame_header(len(frame)) + frame)  # type: ignore[union-attr]
+        size = len(frame)
+        header = _SHORT[size] if size < _SHORT_COUNT else text_frame_header(size)
+        self.transport.write(header + frame)  # type: ignore[union-attr]
         self._burst = True
         self._turn_end.add(self)
 

@@ -157,3 +157,14 @@ def test_meta_is_encoded_once_per_address() -> None:
         "index": 2,
         "name": "power",
     }
+
+
+def test_the_short_header_table_is_the_header_of_each_short_size() -> None:
+    from protocol import text_frame_header, text_frames
+    from protocol.frames import SHORT_TEXT_HEADERS
+
+    assert len(SHORT_TEXT_HEADERS) == 126
+    for size, header in enumerate(SHORT_TEXT_HEADERS):
+        assert header == bytes([0x81, size])
+    payloads = [b"y" * size for size in (0, 125, 126, 127, 65535, 65536)]
+    assert text_frames(payloads) == b"".join(text_frame_header(len(p)) + p for p in payloads)
