@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import orjson
 from aiohttp import hdrs, web
 
 from protocol import ErrorCode, failure_envelope, parse_module_slug
@@ -30,6 +29,7 @@ from runtime.abuse import (
 )
 from runtime.access import Operation, check_access, operation_of
 from runtime.auth import PRINCIPAL_KEY, AuthError, Principal, Source
+from runtime.http_json import json_response as _json
 from runtime.openapi import OPENAPI_PATH
 from runtime.origins import OriginPolicy
 
@@ -43,12 +43,6 @@ ExtraAuthenticator = Callable[[web.Request], Awaitable[Principal | None]]
 UNGATED_PATHS = frozenset({"/healthz", "/readyz"})
 #: API paths served without a credential.
 PUBLIC_API_PATHS = frozenset({"/auth/authority", OPENAPI_PATH})
-
-
-def _json(body: object, status: int, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
-    )
 
 
 def needs_credential(path: str) -> bool:

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from runtime.auth import PRINCIPAL_KEY, AuthError
+from runtime.http_json import json_response as _json
 
 if TYPE_CHECKING:
     from runtime.server import Runtime
 
 #: Module states `/readyz` reports, each with its count.
 READY_STATES = ("running", "failed", "starting")
-
-
-def _json(body: object, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 class HealthRoutes:

@@ -15,6 +15,7 @@ from protocol import ErrorCode, failure_envelope, parse_module_slug
 from runtime.access import Operation, requires
 from runtime.auth import PRINCIPAL_KEY, Principal
 from runtime.errors import ExecFailure
+from runtime.http_json import json_response as _json
 from runtime.security import Clearance
 
 if TYPE_CHECKING:
@@ -22,10 +23,6 @@ if TYPE_CHECKING:
 
 API = "/api/engine/v2/systems"
 __all__ = ["API", "PRINCIPAL_KEY", "RestRoutes"]
-
-
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def _raw_json(body: bytes, status: int = 200) -> web.Response:

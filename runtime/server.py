@@ -238,6 +238,7 @@ class Runtime:
                 await self.host.stop_all()
             finally:
                 self.hub.starter.close()
+                self.host.deadlines.close()  # (timers of execs cut short by the shutdown)
                 self.watchdog.stop()
                 self.state = RuntimeState.STOPPED
 

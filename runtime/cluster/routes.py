@@ -10,7 +10,7 @@ module's lease, before anything starts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
@@ -21,6 +21,7 @@ from runtime.cluster.channel import CHANNEL_PATH
 from runtime.cluster.channel_server import ChannelServer
 from runtime.cluster.owner import PEER_CREDENTIAL, NotHosted, run_routed
 from runtime.errors import ExecFailure
+from runtime.http_json import json_response as _json
 from runtime.security import Clearance
 
 if TYPE_CHECKING:
@@ -30,12 +31,6 @@ if TYPE_CHECKING:
 COMMAND_ROUTE = "/api/core/v1/command/{module_id}/execute"
 COMMAND_PREFIX = "/api/core/v1/command/"
 CLUSTER_ROUTE = "/api/engine/v2/cluster"
-
-
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
-    )
 
 
 class ClusterRoutes:
