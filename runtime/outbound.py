@@ -5,8 +5,10 @@ frame is framed here (an unmasked text frame, RFC 6455) and written straight to 
 whatever else is sent in the same turn of the event loop is queued and written with one write at
 the end of that turn, so a burst of pipelined replies or of notifies costs one system call and
 wakes no task. Otherwise frames wait in the connection's bounded queue, drained by a writer task
-(started the first time it is needed) with aiohttp's flow control. `Session.send` decides which
-path a frame takes and enforces the bounds.
+(started the first time it is needed) with aiohttp's flow control; while it writes, the
+connection's input is held (`input_held`, `output_drained`): a client that sends faster than it
+reads meets backpressure rather than growing the queue. `Session.send` decides which path a
+frame takes and enforces the bounds.
 """
 
 from __future__ import annotations
@@ -72,12 +74,14 @@ class Outbound:
 
     __slots__ = (
         "_burst",
+        "_drained",
         "_pending_bytes",
         "_queue",
         "_turn_end",
         "_wakeup",
         "_writer",
         "_writing",
+        "input_held",
     )
 
     id: int
@@ -97,6 +101,9 @@ class Outbound:
         self._wakeup: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._turn_end = turn_end()
+        #: The writer is writing queued frames: take no more requests until it is done.
+        self.input_held = False
+        self._drained: asyncio.Future[None] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -152,6 +159,23 @@ class Outbound:
         else:
             self._wake_writer()
 
+    async def output_drained(self) -> None:
+        """Wait while the input is held: until the writer has written what was queued, or the
+        connection has ended."""
+        if not self.input_held:
+            return
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+        await asyncio.shield(self._drained)
+
+    def _release_input(self) -> None:
+        self._writing = self.input_held = False
+        drained = self._drained
+        if drained is not None:
+            self._drained = None
+            if not drained.done():
+                drained.set_result(None)
+
     def _wake_writer(self) -> None:
         if self._writer is None:
             self._wakeup = asyncio.Event()
@@ -166,14 +190,14 @@ class Outbound:
         try:
             while True:
                 if queue:
-                    self._writing = True
+                    self._writing = self.input_held = True
                     while queue:
                         frame = queue.popleft()
                         size = len(frame)
                         self._pending_bytes -= size
                         self.output.pending -= size
                         await ws.send_frame(frame, WSMsgType.TEXT)
-                    self._writing = False
+                    self._release_input()
                 if not self.is_open:
                     return
                 wakeup.clear()
@@ -185,4 +209,4 @@ class Outbound:
             if self.transport is not None:
                 self.transport.abort()
         finally:
-            self._writing = False
+            self._release_input()

@@ -37,6 +37,7 @@ from runtime.rest import PRINCIPAL_KEY, RestRoutes
 from runtime.session import Hub, Session
 from runtime.status import StatusStore
 from runtime.watchdog import LoopWatchdog
+from runtime.wsinbound import DirectWebSocketResponse
 from runtime.wsmask import MaskedOnlyWebSocketResponse
 
 if TYPE_CHECKING:
@@ -57,6 +58,11 @@ HTTP_SHUTDOWN_TIMEOUT = 1.0
 SHUTDOWN_STEP_TIMEOUT = 0.4
 
 log = get_logger(component="server")
+
+
+class ControlSocket(MaskedOnlyWebSocketResponse, DirectWebSocketResponse):
+    """The control endpoint's WebSocket: unmasked client frames refused, data messages handed
+    to the session as they are read."""
 
 
 class RuntimeState(enum.Enum):
@@ -354,11 +360,11 @@ class Runtime:
         principal: Principal = request[PRINCIPAL_KEY]
         if self.state in (RuntimeState.STOPPING, RuntimeState.STOPPED):
             raise web.HTTPServiceUnavailable(reason=SHUTTING_DOWN)
-        ws = MaskedOnlyWebSocketResponse(
-            max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None
-        )
+        ws = ControlSocket(max_msg_size=HARD_FRAME_LIMIT, autoping=True, heartbeat=None)
         await ws.prepare(request)
         session = Session(ws, principal, self.hub, request.transport)
+        ws.deliver_to(session)  # (the loop below takes control frames, and data frames that
+        # came before this, while others were queued or while the session's output is held)
         self.sessions.add(session)
         self._notify_sessions()
         path = access_log.safe_path(request)
@@ -367,9 +373,12 @@ class Runtime:
             async for message in ws:
                 if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
                     session.handle(message.data)
+                    if session.input_held:  # backpressure: the client reads slower than it asks
+                        await session.output_drained()
                 elif message.type is WSMsgType.ERROR:
                     log.info("connection error", session=session.id, error=str(ws.exception()))
         finally:
+            ws.deliver_to(None)
             await session.finish()
             log.info(
                 "connection closed",

@@ -166,10 +166,14 @@ class Session(Outbound, Streams):
         if queue is None:
             queue = self._queue = deque()
         elif len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
-            self.cut_off(
-                f"client is not reading: {len(queue)} frames, {self._pending_bytes} bytes pending"
-            )
-            return
+            if self._burst:  # one long turn (a large pipelined batch): write what it made so far
+                self._write_queued()
+            if len(queue) >= MAX_PENDING_FRAMES or self._pending_bytes > MAX_PENDING_BYTES:
+                self.cut_off(
+                    f"client is not reading: {len(queue)} frames, "
+                    f"{self._pending_bytes} bytes pending"
+                )
+                return
         size = len(frame)
         queue.append(frame)
         self._pending_bytes += size
