@@ -223,3 +223,21 @@ async def test_an_aiohttp_without_the_expected_internals_keeps_its_own_queue(
         finally:
             sock.close()
     assert in_task == [True] * 100
+
+
+async def test_one_write_of_more_requests_than_the_frame_bound_is_answered_whole(
+    rt: RuntimeHandle,
+) -> None:
+    """Twice as many pings as a connection may have frames waiting, in one write: they are
+    handled in one turn, and its replies go out as they are made rather than being counted as
+    frames a client failed to read."""
+    count = 2 * MAX_PENDING_FRAMES
+    sock = await asyncio.to_thread(open_raw_websocket, rt)
+    session = only_session(rt)
+    try:
+        await asyncio.to_thread(sock.sendall, masked_frame(b"ping") * count)
+        for _ in range(count):
+            assert await asyncio.to_thread(read_frame, sock) == (0x1, b"pong")
+        assert session.is_open
+    finally:
+        sock.close()
