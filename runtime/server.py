@@ -60,6 +60,10 @@ SHUTDOWN_STEP_TIMEOUT = 0.4
 log = get_logger(component="server")
 
 
+#: Messages after which a WebSocket has nothing more to read.
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED})
+
+
 class ControlSocket(MaskedOnlyWebSocketResponse, DirectWebSocketResponse):
     """The control endpoint's WebSocket: unmasked client frames refused, data messages handed
     to the session as they are read."""
@@ -364,19 +368,26 @@ class Runtime:
         await ws.prepare(request)
         session = Session(ws, principal, self.hub, request.transport)
         ws.deliver_to(session)  # (the loop below takes control frames, and data frames that
-        # came before this, while others were queued or while the session's output is held)
+        # came before it parked, while others were queued or while the session's output is held)
         self.sessions.add(session)
         self._notify_sessions()
         path = access_log.safe_path(request)
         log.info("connection opened", session=session.id, principal=principal.name, path=path)
         try:
-            async for message in ws:
-                if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+            while True:
+                parked = ws.parked()
+                if parked is not None:
+                    await parked
+                message = await ws.receive()
+                kind = message.type
+                if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                     session.handle(message.data)
                     if session.input_held:  # backpressure: the client reads slower than it asks
                         await session.output_drained()
-                elif message.type is WSMsgType.ERROR:
+                elif kind is WSMsgType.ERROR:
                     log.info("connection error", session=session.id, error=str(ws.exception()))
+                elif kind in _ENDED:
+                    break
         finally:
             ws.deliver_to(None)
             await session.finish()

@@ -3,13 +3,14 @@
 aiohttp's reader puts every message in a queue; the connection's task wakes up and takes each
 one through `receive()` and the `async for` protocol, a few thousand instructions per message
 before the runtime sees it. `DirectDataQueue` calls the consumer (`Session.handle`, which never
-suspends) with a text or binary message at once, inside the read callback, whenever the
-connection's task is parked waiting for the queue and nothing is queued: no message is then
-between the queue and the consumer, so the order of messages is kept. Everything else still
-takes aiohttp's way: close, ping and pong frames, errors, the messages that arrived before a
-consumer was set or while others were queued, and every message after a close frame, so the
-connection's `receive()` loop keeps aiohttp's handling of the closing handshake and autoping.
+suspends) with a text or binary message at once, inside the read callback, while the
+connection's task is parked: it awaits `parked()` instead of reading (which also holds no
+coroutine frames while the connection is idle). Nothing is then queued or between the queue and
+the consumer, so the order of messages is kept; the first message queued unparks the task.
 
+Everything else still takes aiohttp's way: close, ping and pong frames, errors, the messages
+that arrived before the task first parked, and every message after a close frame, so the
+connection's `receive()` loop keeps aiohttp's handling of the closing handshake and autoping.
 While the consumer's output is backed up (`input_held`), data messages are queued too: the
 connection's loop then waits for the output to drain before it takes the next one, aiohttp's
 queue fills and stops reading from the socket, and the client meets TCP's backpressure.
@@ -17,6 +18,7 @@ queue fills and stops reading from the socket, and the client meets TCP's backpr
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
@@ -42,45 +44,63 @@ log = get_logger(component="session")
 
 
 class DirectDataQueue(WebSocketDataQueue):
-    """aiohttp's per-connection message queue, which hands data messages to `consumer` at once
-    while nothing waits in it. Set the consumer with `deliver_to`."""
+    """aiohttp's per-connection message queue, which hands data messages to a consumer at once
+    while the connection's task is parked on it (`park`) and nothing is queued."""
 
-    __slots__ = ("_consumer", "_parked")
+    __slots__ = ("_consumer", "_fed")
 
-    def __init__(self, protocol: Any, limit: int, *, loop: Any) -> None:
+    def __init__(self, protocol: Any, limit: int, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(protocol, limit, loop=loop)
         self._consumer: Consumer | None = None
-        #: The connection's task waits in `read` for a queue that was empty.
-        self._parked = False
+        #: Set while the connection's task is parked: done once a message is queued.
+        self._fed: asyncio.Future[None] | None = None
 
     def deliver_to(self, consumer: Consumer | None) -> None:
         """Hand data messages to `consumer` from now on (None: queue them all again)."""
         self._consumer = consumer
 
+    def park(self) -> asyncio.Future[None] | None:
+        """A future for the connection's task to await instead of reading: done once a message
+        is queued or the queue ends (the task then reads it without waiting); meanwhile data
+        messages go straight to the consumer. None when a message is queued already."""
+        if self._buffer or self.is_eof():
+            return None
+        fed = self._fed = asyncio.get_running_loop().create_future()
+        return fed
+
+    def _unpark(self) -> None:
+        fed = self._fed
+        self._fed = None
+        if fed is not None and not fed.done():
+            fed.set_result(None)
+
     def feed_data(self, data: Any, size: int) -> None:
-        consumer = self._consumer
-        if consumer is not None and self._parked and not self._buffer and not consumer.input_held:
+        if self._fed is not None:  # the task is parked, so nothing is queued or being read
+            consumer = self._consumer
             kind = data[0]
-            if kind is _TEXT or kind is _BINARY:
-                try:
-                    consumer.handle(data[1])
-                except Exception as exc:  # the consumer's bug ends this connection, not the loop
-                    log.error("message handling failed", exc_info=exc)
-                    self._consumer = None
-                    self.set_exception(exc)
-                return
-            if kind is _CLOSE:
+            if (kind is _TEXT or kind is _BINARY) and consumer is not None:
+                if not consumer.input_held:
+                    try:
+                        consumer.handle(data[1])
+                    except Exception as exc:  # a bug in the consumer ends this connection only
+                        log.error("message handling failed", exc_info=exc)
+                        self._consumer = None
+                        self.set_exception(exc)
+                    return
+            elif kind is _CLOSE:
                 self._consumer = None  # what follows a close frame is aiohttp's to drop
+            self._unpark()
+        elif data[0] is _CLOSE:
+            self._consumer = None
         super().feed_data(data, size)
 
-    async def read(self) -> Any:
-        """The next queued message, for the connection's `receive()`; while it waits for one,
-        data messages go straight to the consumer."""
-        self._parked = not self._buffer
-        try:
-            return await super().read()
-        finally:
-            self._parked = False
+    def feed_eof(self) -> None:
+        super().feed_eof()
+        self._unpark()
+
+    def set_exception(self, exc: BaseException, *cause: Any) -> None:
+        super().set_exception(exc, *cause)
+        self._unpark()
 
 
 class DirectWebSocketResponse(web.WebSocketResponse):
@@ -107,12 +127,20 @@ class DirectWebSocketResponse(web.WebSocketResponse):
         return self._direct is not None
 
     def deliver_to(self, consumer: Consumer | None) -> bool:
-        """Hand data messages to `consumer` while nothing is queued; False when this response
-        keeps aiohttp's own queue (every message then comes through `receive()`)."""
+        """Hand data messages to `consumer` while the connection's task is parked (`parked`);
+        False when this response keeps aiohttp's own queue (every message then comes through
+        `receive()`)."""
         if self._direct is None:
             return False
         self._direct.deliver_to(consumer)
         return True
+
+    def parked(self) -> asyncio.Future[None] | None:
+        """For the connection's loop before each `receive()`: a future to await while nothing
+        is queued (data messages meanwhile go to the consumer); None when `receive()` is to be
+        called at once (a message is queued, or this response keeps aiohttp's own queue)."""
+        direct = self._direct
+        return None if direct is None else direct.park()
 
 
 def _take_over(response: Any, handler: Any) -> DirectDataQueue | None:
