@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -82,13 +83,14 @@ async def test_pipelined_requests_are_handled_at_once_and_in_order(
     with handled_where(monkeypatch) as in_task:
         sock = await asyncio.to_thread(open_raw_websocket, rt)
         try:
-            assert only_session(rt).ws.delivers_directly  # type: ignore[attr-defined]
+            assert only_session(rt).ws.delivers_directly
             batch = b"".join(
                 request(n) + (masked_frame(b"p%d" % n, opcode=0x9) if n % 50 == 0 else b"")
                 for n in range(1, 301)
             )
             await asyncio.to_thread(sock.sendall, batch)
-            ids, pongs = [], 0
+            ids: list[int] = []
+            pongs = 0
             while len(ids) < 300 or pongs < 6:
                 opcode, payload = await asyncio.to_thread(read_frame, sock)
                 if opcode == 0xA:
@@ -123,7 +125,7 @@ async def test_frames_that_came_with_the_handshake_take_aiohttp_queue(
             while b"\r\n\r\n" not in head:
                 head += await asyncio.to_thread(sock.recv, 1)
             assert head.startswith(b"HTTP/1.1 101"), head
-            assert not only_session(rt).ws.delivers_directly  # type: ignore[attr-defined]
+            assert not only_session(rt).ws.delivers_directly
             assert await asyncio.to_thread(replies, sock, 2) == [1, 2]
             await asyncio.to_thread(sock.sendall, request(3))
             assert await asyncio.to_thread(replies, sock, 1) == [3]
@@ -217,7 +219,7 @@ async def test_an_aiohttp_without_the_expected_internals_keeps_its_own_queue(
     with handled_where(monkeypatch) as in_task:
         sock = await asyncio.to_thread(open_raw_websocket, rt)
         try:
-            assert not only_session(rt).ws.delivers_directly  # type: ignore[attr-defined]
+            assert not only_session(rt).ws.delivers_directly
             await asyncio.to_thread(sock.sendall, b"".join(request(n) for n in range(1, 101)))
             assert await asyncio.to_thread(replies, sock, 100) == list(range(1, 101))
         finally:
@@ -241,3 +243,29 @@ async def test_one_write_of_more_requests_than_the_frame_bound_is_answered_whole
         assert session.is_open
     finally:
         sock.close()
+
+
+async def test_compressed_messages_go_straight_to_the_session(
+    rt: RuntimeHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that negotiates permessage-deflate (as browsers do): its compressed requests are
+    inflated by the reader that feeds the direct queue."""
+    url = rt.url.replace("http", "ws", 1) + CONTROL_PATH
+    with handled_where(monkeypatch) as in_task:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(url, headers={"X-API-Key": rt.api_key}, compress=15) as ws,
+        ):
+            assert ws.compress == 15
+            assert only_session(rt).ws.delivers_directly
+            for n in range(1, 4):
+                body = {"id": n, "cmd": "exec", "sys": "sys-1", "mod": "Worker"}
+                await ws.send_str(orjson.dumps({**body, "name": "slow", "args": [0]}).decode())
+                assert orjson.loads(await ws.receive_str()) == {
+                    "id": n,
+                    "type": "success",
+                    "value": 0,
+                    "meta": {"sys": "sys-1", "mod": "Worker", "index": 1, "name": "slow"},
+                    "code": 200,
+                }
+    assert in_task == [False, False, False]
