@@ -18,20 +18,23 @@ def open_raw_websocket(rt: RuntimeHandle, api_key: str | None = None) -> socket.
     return open_raw_websocket_at(rt.url, api_key or rt.api_key)
 
 
+def upgrade_request(url: str, api_key: str) -> bytes:
+    """The HTTP request that opens a control WebSocket at the runtime at `url` (http://host:port)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\nX-API-Key: {api_key}\r\n\r\n"
+    ).encode()
+
+
 def open_raw_websocket_at(url: str, api_key: str) -> socket.socket:
     """`open_raw_websocket` to the runtime at `url` (http://host:port)."""
     host, port = url.removeprefix("http://").split(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, int(port)))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"X-API-Key: {api_key}\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(url, api_key))
     response = b""
     while b"\r\n\r\n" not in response:
         response += sock.recv(1)

@@ -18,7 +18,14 @@ from runtime.session import MAX_CONCURRENT_EXECS
 from runtime.testing import RuntimeHandle
 
 from .conftest import OTHER_KEY, USER_KEY
-from .support import masked_frame, open_raw_websocket, read_frame, read_reply, send_request
+from .support import (
+    masked_frame,
+    open_raw_websocket,
+    read_frame,
+    read_reply,
+    send_request,
+    upgrade_request,
+)
 from .test_teardown import gauges
 
 #: Connections x execs each, closed at once (the scale of the report that led to the bound).
@@ -114,11 +121,7 @@ async def test_connections_dropped_by_reset_leave_nothing(rt: RuntimeHandle) -> 
     """1,000 connections, binding, debugging and running execs, each ended by a TCP reset."""
     baseline = gauges(rt)
     host, port = rt.url.removeprefix("http://").split(":")
-    handshake = (
-        f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Sec-WebSocket-Version: 13\r\nX-API-Key: {USER_KEY}\r\n\r\n"
-    ).encode()
+    handshake = upgrade_request(rt.url, USER_KEY)
     requests = [
         {"id": 1, "cmd": "bind", "sys": "sys-1", "mod": "Worker", "name": "a"},
         {"id": 2, "cmd": "debug", "sys": "sys-1", "mod": "mod-w", "name": "x"},

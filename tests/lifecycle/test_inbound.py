@@ -21,7 +21,13 @@ from runtime.server import CONTROL_PATH
 from runtime.session import MAX_PENDING_FRAMES, Session
 from runtime.testing import RuntimeHandle
 
-from .support import masked_frame, open_raw_websocket, read_frame, read_until_closed
+from .support import (
+    masked_frame,
+    open_raw_websocket,
+    read_frame,
+    read_until_closed,
+    upgrade_request,
+)
 from .test_teardown import only_session
 
 #: Requests a client pipelines without reading in the backpressure test (3.4 MB): several times
@@ -112,11 +118,7 @@ async def test_frames_that_came_with_the_handshake_take_aiohttp_queue(
     """A client that sends requests in the same write as its upgrade request is served through
     aiohttp's own queue, all of it in order."""
     host, port = rt.url.removeprefix("http://").split(":")
-    upgrade = (
-        f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-        f"Sec-WebSocket-Version: 13\r\nX-API-Key: {rt.api_key}\r\n\r\n"
-    ).encode()
+    upgrade = upgrade_request(rt.url, rt.api_key)
     with handled_where(monkeypatch) as in_task:
         sock = socket.create_connection((host, int(port)))
         try:
