@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 import struct
 
 import orjson
 
-from runtime.server import CONTROL_PATH
 from runtime.testing import RuntimeHandle
+from tests.support.raw_websocket import upgrade_request
 
 
 def open_raw_websocket(rt: RuntimeHandle, api_key: str | None = None) -> socket.socket:
     """A WebSocket past its handshake on a plain socket with a small receive buffer."""
     return open_raw_websocket_at(rt.url, api_key or rt.api_key)
-
-
-def upgrade_request(url: str, api_key: str) -> bytes:
-    """The HTTP request that opens a control WebSocket at the runtime at `url` (http://host:port)."""
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
-        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        f"Sec-WebSocket-Version: 13\r\nX-API-Key: {api_key}\r\n\r\n"
-    ).encode()
 
 
 def open_raw_websocket_at(url: str, api_key: str) -> socket.socket:

@@ -16,6 +16,7 @@ from runtime.limits import MAX_BINDINGS_PER_CONNECTION, MAX_EXECS_PER_CREDENTIAL
 from runtime.server import CONTROL_PATH
 from runtime.session import MAX_CONCURRENT_EXECS
 from runtime.testing import RuntimeHandle
+from tests.support.raw_websocket import upgrade_request
 
 from .conftest import OTHER_KEY, USER_KEY
 from .support import (
@@ -24,7 +25,6 @@ from .support import (
     read_frame,
     read_reply,
     send_request,
-    upgrade_request,
 )
 from .test_teardown import gauges
 

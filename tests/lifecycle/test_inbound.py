@@ -20,13 +20,13 @@ from runtime import wsinbound
 from runtime.server import CONTROL_PATH
 from runtime.session import MAX_PENDING_FRAMES, Session
 from runtime.testing import RuntimeHandle
+from tests.support.raw_websocket import upgrade_request
 
 from .support import (
     masked_frame,
     open_raw_websocket,
     read_frame,
     read_until_closed,
-    upgrade_request,
 )
 from .test_teardown import only_session
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import struct
 
 import orjson
@@ -16,9 +14,10 @@ from hypothesis import strategies as st
 
 from protocol import MAX_FRAME_BYTES, ErrorCode, ParseFailure, parse_request
 from protocol.requests import frame_bytes
-from runtime.server import CONTROL_PATH, HARD_FRAME_LIMIT
+from runtime.server import HARD_FRAME_LIMIT
 from runtime.testing import RuntimeHandle
 from runtime.wsmask import MaskScanner
+from tests.support.raw_websocket import upgrade_request
 
 EXEC = {"id": 41, "cmd": "exec", "sys": "sys-1", "mod": "Display", "name": "power"}
 
@@ -94,15 +93,6 @@ def test_mask_scanner_follows_frames_across_chunks() -> None:
     assert not all(scanner.scan(unmasked[i : i + 9]) for i in range(0, len(unmasked), 9))
 
 
-def _handshake(host: str, port: int, api_key: str) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (
-        f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"X-API-Key: {api_key}\r\n\r\n"
-    ).encode()
-
-
 async def _read_close_code(reader: asyncio.StreamReader) -> int:
     """Read server frames until the close frame; its status code."""
     while True:
@@ -121,7 +111,7 @@ async def _read_close_code(reader: asyncio.StreamReader) -> int:
 async def test_unmasked_client_frame_closes_with_1002(rt: RuntimeHandle, pipelined: bool) -> None:
     host, port = rt.url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    request = _handshake(host, int(port), rt.api_key)
+    request = upgrade_request(rt.url, rt.api_key)
     unmasked = bytes([0x81, 4]) + b"ping"
     writer.write(request + (unmasked if pipelined else b""))
     response = await reader.readuntil(b"\r\n\r\n")

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import socket
 
 import pytest
 
 from runtime import session as session_module
-from runtime.server import CONTROL_PATH
 from runtime.testing import RuntimeHandle
 from tests.lifecycle.support import read_reply
+from tests.support.raw_websocket import upgrade_request
 
 
 def _open_silent_websocket(host: str, port: int, api_key: str) -> socket.socket:
@@ -20,14 +19,7 @@ def _open_silent_websocket(host: str, port: int, api_key: str) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"X-API-Key: {api_key}\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(f"http://{host}:{port}", api_key))
     response = sock.recv(1024)
     assert response.startswith(b"HTTP/1.1 101")
     return sock

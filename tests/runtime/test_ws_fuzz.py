@@ -5,7 +5,6 @@ one reply, carrying the frame's id when the frame is a JSON object with a 64-bit
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import json
 import os
@@ -22,9 +21,9 @@ from hypothesis import strategies as st
 
 from protocol import MAX_FRAME_BYTES
 from protocol.requests import INT64_MAX, INT64_MIN
-from runtime.server import CONTROL_PATH
 from runtime.testing import RuntimeHandle, run_runtime
 from tests.runtime.conftest import sample_config
+from tests.support.raw_websocket import upgrade_request
 
 TEXT, BINARY, CLOSE = 0x1, 0x2, 0x8
 SENTINEL_ID = 2**62
@@ -63,14 +62,7 @@ class RawClient:
     def __init__(self, url: str, api_key: str) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.sock = socket.create_connection((host, int(port)), timeout=REPLY_TIMEOUT)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET {CONTROL_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: 13\r\nX-API-Key: {api_key}\r\n\r\n"
-            ).encode()
-        )
+        self.sock.sendall(upgrade_request(url, api_key))
         self.buffer = b""
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self._recv()
