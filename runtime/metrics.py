@@ -127,6 +127,11 @@ class RuntimeMetrics:
             "Connections closed because they did not read their output",
             registry=registry,
         )
+        self.input_holds = Counter(
+            f"{PREFIX}_input_holds",
+            "Times a connection's requests waited because its replies were not yet written",
+            registry=registry,
+        )
         self.loop_blocked = Counter(
             f"{PREFIX}_loop_blocked", "Times the event loop was blocked", registry=registry
         )

@@ -159,6 +159,9 @@ class Outbound:
         else:
             self._wake_writer()
 
+    def input_hold_started(self) -> None:
+        """The writer began writing queued frames, so the input is held (for accounting)."""
+
     async def output_drained(self) -> None:
         """Wait while the input is held: until the writer has written what was queued, or the
         connection has ended."""
@@ -191,6 +194,7 @@ class Outbound:
             while True:
                 if queue:
                     self._writing = self.input_held = True
+                    self.input_hold_started()
                     while queue:
                         frame = queue.popleft()
                         size = len(frame)

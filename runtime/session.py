@@ -184,6 +184,9 @@ class Session(Outbound, Streams):
         if len(queue) == 1 and not self._burst:
             self._wake_writer()
 
+    def input_hold_started(self) -> None:
+        self.hub.metrics.input_holds.inc()
+
     def cut_off(self, reason: str) -> None:
         """Close the connection with 1008 and drop everything pending."""
         if self.state is not OPEN:

@@ -184,6 +184,7 @@ async def test_a_client_that_asks_faster_than_it_reads_meets_backpressure(
         assert await asyncio.to_thread(sent.wait, SETTLE_TIMEOUT)
         assert session.is_open
         assert rt.runtime.metrics.value("placeos_runtime_slow_client_cutoffs_total") == 0
+        assert (rt.runtime.metrics.value("placeos_runtime_input_holds_total") or 0) >= 1
         assert rt.driver("mod-w")["k"] == FLOOD
     finally:
         sock.close()
