@@ -108,8 +108,9 @@ class DirectWebSocketResponse(web.WebSocketResponse):
 
     The direct queue is installed only when the handshake brought no frame bytes along (the
     usual case: a client waits for the 101 before it sends) and this aiohttp's internals are the
-    ones expected (those of aiohttp 3.14, the lowest version the project allows); otherwise the response keeps aiohttp's own queue and `deliver_to` does
-    nothing, which changes no behaviour, only the cost per message.
+    ones expected (those of aiohttp 3.14, the lowest version the project allows); otherwise the
+    response keeps aiohttp's own queue and `deliver_to` does nothing, which changes no
+    behaviour, only the cost per message.
     """
 
     _direct: DirectDataQueue | None = None
