@@ -18,7 +18,6 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from protocol import ErrorCode
@@ -26,6 +25,7 @@ from runtime.cluster import frames
 from runtime.cluster.owner import NotHosted, begin_routed
 from runtime.cluster.wire import BatchWriter
 from runtime.errors import ExecFailure
+from runtime.http_json import json_response as _json
 from runtime.logs import get_logger
 from runtime.tasks import start_task
 
@@ -155,10 +155,6 @@ class ChannelServer:
             "open": len(self.served),
             "execs": self.execs,
         }
-
-
-def _json(body: Any, status: int) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def _result(request: frames.Request, raw: bytes) -> bytes:
