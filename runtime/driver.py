@@ -17,7 +17,7 @@ from runtime.scheduler import Scheduler
 from runtime.status import StatusStore
 
 _orjson_dumps = orjson.dumps  # (`jsonenc.dumps` without its Python frame: once per status set)
-_DEFAULT = jsonenc.DEFAULT
+_DEFAULT = jsonenc.default
 _OPTIONS = jsonenc.OPTIONS
 
 _MISSING = object()

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-#: orjson options of every encoding here (hot paths call `orjson.dumps(value, default=DEFAULT,
+#: orjson options of every encoding here (hot paths call `orjson.dumps(value, default=default,
 #: option=OPTIONS)` themselves: a Python call less per value).
 OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -30,5 +30,3 @@ def dumps(value: Any) -> bytes:
     """Encode `value`; raises TypeError when it is not JSON-serialisable."""
     return orjson.dumps(value, default=default, option=OPTIONS)
 
-
-DEFAULT = default

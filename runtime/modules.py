@@ -45,7 +45,7 @@ from runtime.tasks import ExecStarter, Suspended, current_task_of, resume
 log = get_logger(component="modules")
 _dumps = jsonenc.dumps
 _orjson_dumps = orjson.dumps
-_DEFAULT = jsonenc.DEFAULT
+_DEFAULT = jsonenc.default
 _OPTIONS = jsonenc.OPTIONS
 _running_loop = asyncio.get_running_loop
 
