@@ -9,14 +9,11 @@ import struct
 import orjson
 import pytest
 import websockets
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from protocol import MAX_FRAME_BYTES, ErrorCode, ParseFailure, parse_request
 from protocol.requests import frame_bytes
 from runtime.server import HARD_FRAME_LIMIT
 from runtime.testing import RuntimeHandle
-from runtime.wsmask import MaskScanner
 from tests.support.raw_websocket import upgrade_request
 
 EXEC = {"id": 41, "cmd": "exec", "sys": "sys-1", "mod": "Display", "name": "power"}
@@ -73,26 +70,6 @@ async def test_frame_over_the_hard_limit_closes_with_1009(rt: RuntimeHandle) -> 
         assert client.connection.close_code == 1009
 
 
-def test_mask_scanner_follows_frames_across_chunks() -> None:
-    def masked(payload: bytes) -> bytes:
-        size = len(payload)
-        if size < 126:
-            head = bytes([0x81, 0x80 | size])
-        elif size < 65536:
-            head = bytes([0x81, 0x80 | 126]) + struct.pack("!H", size)
-        else:
-            head = bytes([0x81, 0x80 | 127]) + struct.pack("!Q", size)
-        return head + b"\0\0\0\0" + payload
-
-    stream = masked(b"a" * 10) + masked(b"b" * 300) + masked(b"c" * 70000)
-    for chunk in (1, 2, 3, 7, 1000, len(stream)):
-        scanner = MaskScanner()
-        assert all(scanner.scan(stream[i : i + chunk]) for i in range(0, len(stream), chunk))
-    unmasked = stream + bytes([0x81, 5]) + b"hello"
-    scanner = MaskScanner()
-    assert not all(scanner.scan(unmasked[i : i + 9]) for i in range(0, len(unmasked), 9))
-
-
 async def _read_close_code(reader: asyncio.StreamReader) -> int:
     """Read server frames until the close frame; its status code."""
     while True:
@@ -136,35 +113,3 @@ async def test_masked_frames_of_every_length_encoding_still_work(rt: RuntimeHand
             assert (reply["id"], reply["type"]) == (size, "success")
         await connection.send("ping")
         assert await connection.recv() == "pong"
-
-
-def _encode(payload_size: int, masked: bool) -> bytes:
-    bit = 0x80 if masked else 0
-    if payload_size < 126:
-        head = bytes([0x82, bit | payload_size])
-    elif payload_size < 65536:
-        head = bytes([0x82, bit | 126]) + struct.pack("!H", payload_size)
-    else:
-        head = bytes([0x82, bit | 127]) + struct.pack("!Q", payload_size)
-    return head + (b"\x81\x82\x83\x84" if masked else b"") + b"\x00" * payload_size
-
-
-@given(
-    sizes=st.lists(st.sampled_from([0, 1, 125, 126, 127, 65535, 65536]) | st.integers(0, 300),
-                   min_size=1, max_size=6),
-    cuts=st.lists(st.integers(1, 70000), max_size=8),
-    unmasked_at=st.none() | st.integers(0, 5),
-)
-@settings(max_examples=200, deadline=None)
-def test_mask_scanner_against_any_chunking(
-    sizes: list[int], cuts: list[int], unmasked_at: int | None
-) -> None:
-    stream = b"".join(_encode(n, i != unmasked_at) for i, n in enumerate(sizes))
-    scanner, pos, results = MaskScanner(), 0, []
-    for cut in [*cuts, len(stream)]:
-        results.append(scanner.scan(stream[pos : pos + cut]))
-        pos += cut
-        if pos >= len(stream):
-            break
-    bad = unmasked_at is not None and unmasked_at < len(sizes)
-    assert all(results) is not bad

@@ -67,13 +67,14 @@ def test_a_split_header_followed_by_a_big_chunk_copies_only_the_header() -> None
                    min_size=1, max_size=6),
     cuts=st.lists(st.integers(1, 70000), max_size=8),
     unmasked_at=st.none() | st.integers(0, 5),
+    as_views=st.booleans(),
 )
-@settings(max_examples=150, deadline=None)
-def test_views_of_one_buffer_against_any_chunking(
-    sizes: list[int], cuts: list[int], unmasked_at: int | None
+@settings(max_examples=200, deadline=None)
+def test_bytes_or_views_of_one_buffer_against_any_chunking(
+    sizes: list[int], cuts: list[int], unmasked_at: int | None, as_views: bool
 ) -> None:
-    stream = memoryview(bytearray(b"".join(
-        _frame(n, i != unmasked_at) for i, n in enumerate(sizes))))
+    joined = b"".join(_frame(n, i != unmasked_at) for i, n in enumerate(sizes))
+    stream = memoryview(bytearray(joined)) if as_views else joined
     scanner, pos, results = MaskScanner(), 0, []
     for cut in [*cuts, len(stream)]:
         results.append(scanner.scan(stream[pos : pos + cut]))
@@ -83,3 +84,13 @@ def test_views_of_one_buffer_against_any_chunking(
             break
     bad = unmasked_at is not None and unmasked_at < len(sizes)
     assert all(results) is not bad
+
+
+def test_mask_scanner_follows_frames_across_chunks() -> None:
+    stream = _frame(10) + _frame(300) + _frame(70000)
+    for chunk in (1, 2, 3, 7, 1000, len(stream)):
+        scanner = MaskScanner()
+        assert all(scanner.scan(stream[i : i + chunk]) for i in range(0, len(stream), chunk))
+    unmasked = stream + _frame(5, masked=False)
+    scanner = MaskScanner()
+    assert not all(scanner.scan(unmasked[i : i + 9]) for i in range(0, len(unmasked), 9))
