@@ -4,7 +4,6 @@ warning with its reason whenever Graph cannot be used, also right at start."""
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -83,18 +82,6 @@ async def test_the_graph_client_never_starts_more_than_rate_limit_requests_a_sec
     assert max(starts) - min(starts) >= 4.0  # 23 starts at 5 a second need five windows
 
 
-def json_lines(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for line in text.splitlines():
-        try:
-            parsed = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(parsed, dict):
-            lines.append(parsed)
-    return lines
-
-
 async def wait_connected(client: TestClient, expected: bool) -> None:
     while (await client.next_notify(timeout=10))["value"] is not expected:
         pass
@@ -112,7 +99,7 @@ async def test_an_idle_module_follows_the_outage_and_warns_once(
         await wait_connected(c, False)  # no command sent: the probe found it
         await fault(emulator, down=False)
         await wait_connected(c, True)
-    logged = json_lines(capfd.readouterr().err)
+    logged = json_objects(capfd.readouterr().err.splitlines())
     warnings = [line for line in logged if line.get("level") == "warning"
                 and line.get("module_id") == "mod-graph"]
     assert [w["event"] for w in warnings] == ["Microsoft Graph unavailable"]

@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -30,10 +30,17 @@ from tests.support.output import Output
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"Runtime ready at (http://\S+)")
+
 #: Seconds `serve` may take to print its ready line (the embedded default starts two emulators).
 START_TIMEOUT = 60.0
 #: Seconds a SIGTERMed `serve` may take to exit before it is killed.
 STOP_TIMEOUT = 20.0
+
+
+def _is_ready_line(text: str) -> bool:
+    return READY.search(text) is not None
+
+
 #: Variables that would hand the developer's credentials or server to the child.
 SCRUBBED = ("RUNTIME_API_KEY", "RUNTIME_TOKEN", "RUNTIME_URL")
 
@@ -131,25 +138,24 @@ class ServeProcess:
     async def ready(self, timeout: float = START_TIMEOUT) -> ServeProcess:
         """Wait for the ready line; the process is killed if it does not come."""
         try:
-            line = await self.stdout.wait_for(
-                lambda text: READY.search(text) is not None, "serve's ready line", timeout
-            )
+            line = await self.stdout.wait_for(_is_ready_line, "serve's ready line", timeout)
         except AssertionError as failure:
-            self.kill()
-            raise AssertionError(f"{failure}\n{self.stderr.text()[-4000:]}") from None
+            self._never_ready(failure)
         self._became_ready(line)
         return self
 
     def ready_sync(self, timeout: float = START_TIMEOUT) -> ServeProcess:
+        """`ready`, blocking (for tests outside a running loop)."""
         try:
-            line = self.stdout.wait_for_sync(
-                lambda text: READY.search(text) is not None, "serve's ready line", timeout
-            )
+            line = self.stdout.wait_for_sync(_is_ready_line, "serve's ready line", timeout)
         except AssertionError as failure:
-            self.kill()
-            raise AssertionError(f"{failure}\n{self.stderr.text()[-4000:]}") from None
+            self._never_ready(failure)
         self._became_ready(line)
         return self
+
+    def _never_ready(self, failure: AssertionError) -> NoReturn:
+        self.kill()
+        raise AssertionError(f"{failure}\n{self.stderr.text()[-4000:]}") from None
 
     def signal(self, number: int = signal.SIGTERM) -> None:
         if not self._exited.is_set():
